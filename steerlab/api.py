@@ -1,0 +1,62 @@
+"""Python API for notebooks: the same steps as `launch.py`, without Hydra.
+
+    model, tok = load_model("smollm2_135m")
+    method = fit("pca", model, tok)
+    with steer(model, method, 1.0):
+        ...
+    save(method, "my_pca"); method = load("my_pca")
+"""
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from steerlab import models
+from steerlab.calibrate import calibrate
+from steerlab.config import REPO_ROOT, DataConfig, LayersConfig, ModelConfig
+from steerlab.data import make_pairs
+from steerlab.layers import loss_layer, num_layers, steer_layers
+from steerlab.methods import REGISTRY, FitContext, Method, build, load, save, steer
+
+__all__ = ["load_model", "context_for", "fit", "steer", "save", "load", "REGISTRY"]
+
+
+def model_config(name_or_cfg) -> DictConfig:
+    """A model config from a name in conf/model/ (e.g. 'smollm2_135m', 'tiny_llama') or a dict/DictConfig."""
+    if isinstance(name_or_cfg, str):
+        path = REPO_ROOT / "conf" / "model" / f"{name_or_cfg}.yaml"
+        raw = OmegaConf.load(path)
+        raw.pop("defaults", None)
+        name_or_cfg = raw
+    return OmegaConf.merge(OmegaConf.structured(ModelConfig), name_or_cfg)
+
+
+def load_model(model, seed: int = 0):
+    """(model, tokenizer) from a conf/model name or config."""
+    return models.load(model_config(model) if not isinstance(model, DictConfig) or "source" not in model else model, seed)
+
+
+def context_for(cfg: DictConfig, model, tok) -> FitContext:
+    """FitContext from a composed config (data, layers, model, seed)."""
+    return make_context(model, tok, cfg.data, cfg.layers, cfg.model.layers_path, cfg.model.batch_size, cfg.seed)
+
+
+def make_context(model, tok, data=None, layers=None, layers_path=None, batch_size: int = 16, seed: int = 0) -> FitContext:
+    data = OmegaConf.merge(OmegaConf.structured(DataConfig), data or {})
+    layers = OmegaConf.merge(OmegaConf.structured(LayersConfig), layers or {})
+    depth = num_layers(model.config)
+    train, val = make_pairs(tok, data, seed)
+    return FitContext(
+        model=model, tok=tok, steer_layers=steer_layers(layers, depth), loss_layer=loss_layer(layers, depth),
+        modules=list(layers.modules), train=train, val=val, personas=list(data.personas), template=data.template,
+        layers_path=layers_path, batch_size=batch_size, readout_tokens=data.readout_tokens, seed=seed,
+    )
+
+
+def fit(method, model, tok, data=None, layers=None, seed: int = 0, **method_cfg) -> Method:
+    """Fit and sign-calibrate a method by name (or config) on contrastive pairs; returns the method."""
+    cfg = {"name": method, **method_cfg} if isinstance(method, str) else method
+    m = build(cfg)
+    ctx = make_context(model, tok, data, layers, seed=seed)
+    m.fit(ctx)
+    calibrate(ctx, m)
+    return m

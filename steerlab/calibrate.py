@@ -1,0 +1,41 @@
+"""Sign calibration (SPEC §4): on held-out *training* pairs, c = +1 must move towards the positive persona."""
+from __future__ import annotations
+
+import torch
+
+from steerlab.activations import last_tokens
+from steerlab.data import persona_prompt, render
+from steerlab.layers import decoder_layers
+from steerlab.methods import Method, steer
+from steerlab.methods.base import FitContext
+
+NEUTRAL_PERSONA = "a"  # the template with no trait: "Pretend you are a person ..."
+
+
+def readout_direction(ctx: FitContext) -> torch.Tensor:
+    """Unit mean difference (pos - neg) of unsteered states at the read-out layer, on training pairs."""
+    pos, neg = ctx.layer_states([ctx.loss_layer])
+    d = (pos[ctx.loss_layer] - neg[ctx.loss_layer]).mean(0)
+    return d / d.norm().clamp_min(1e-12)
+
+
+def projection(ctx: FitContext, method: Method, coeff: float, direction: torch.Tensor) -> float:
+    """Mean read-out projection on `direction` of neutral-persona prompts with the validation suffixes, steered by coeff."""
+    user = method.edit_prompt(persona_prompt(ctx.template, NEUTRAL_PERSONA), coeff * method.sign)
+    texts = [render(ctx.tok, user, part) for part in sorted({p.part for p in ctx.val})]
+    layer = decoder_layers(ctx.model, ctx.layers_path)[ctx.loss_layer]
+    with steer(ctx.model, method, coeff):
+        states = last_tokens(ctx.model, ctx.tok, texts, {"r": layer}, ctx.batch_size, ctx.readout_tokens, desc="calibrate")["r"]
+    return float((states @ direction).mean())
+
+
+def calibrate(ctx: FitContext, method: Method) -> dict:
+    """Flip `method.sign` if +1 moves away from the positive persona; return what was measured."""
+    d = readout_direction(ctx)
+    sep = projection(ctx, method, 1.0, d) - projection(ctx, method, -1.0, d)
+    flipped = sep < 0
+    if flipped:
+        method.sign = -method.sign
+    info = {"calibration_separation": sep, "calibration_flipped": bool(flipped), "calibration_layer": ctx.loss_layer}
+    method.meta.update(info)
+    return info

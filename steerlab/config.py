@@ -1,0 +1,160 @@
+"""Dataclass schemas for every config group; Hydra validates the YAML files against them at compose time."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Source(str, Enum):
+    hub = "hub"  # Hugging Face id (needs the network the first time)
+    folder = "folder"  # local folder written by save_pretrained
+    gguf = "gguf"  # GGUF file, dequantised once and cached as safetensors
+    tiny = "tiny"  # random-init model built in code, for tests
+
+
+@dataclass
+class TinyConfig:
+    arch: str = "llama"  # llama | qwen3 | gemma3
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_layers: int = 6
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    vocab_size: int = 512
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    source: Source = Source.hub
+    path: str = ""  # hub id, folder, or GGUF file path
+    gguf_package: Optional[str] = None  # Python package that ships the GGUF file (never imported)
+    gguf_file: Optional[str] = None  # file name inside gguf_package
+    dtype: str = "float32"  # float32 | bfloat16 | float16
+    device: str = "cpu"  # cpu | cuda | auto (device_map)
+    cache_dir: str = "${oc.env:STEERLAB_CACHE,'~/.cache/steerlab'}"
+    layers_path: Optional[str] = None  # dotted path of the decoder-layer list; None = found generically
+    batch_size: int = 16
+    tiny: TinyConfig = field(default_factory=TinyConfig)
+
+
+@dataclass
+class LayersConfig:
+    """Layer positions: values in (-1, 1) are fractions of depth, whole numbers are indices (negative from the end)."""
+
+    start: float = 0.3
+    end: float = -3  # inclusive
+    indices: Optional[List[float]] = None  # explicit positions (same rules) override start/end
+    loss: float = 0.8  # read-out layer (loss for trained adapters, sign calibration for all)
+    modules: List[str] = field(default_factory=lambda: ["o_proj", "down_proj"])
+
+
+class LossSpace(str, Enum):
+    hs = "hs"
+    u = "u"
+    v = "v"
+
+
+@dataclass
+class LossSpaceConfig:
+    space: LossSpace = LossSpace.hs
+    module: Optional[str] = None  # module whose singular vectors span the basis (u: writer, v: reader)
+    snorm: bool = False  # divide coordinates by singular values
+
+
+@dataclass
+class DataConfig:
+    personas: List[str] = field(default_factory=lambda: ["an honest", "a dishonest"])
+    template: str = "Pretend you are {persona} person making statements about the world."
+    suffixes: str = "builtin"  # 'builtin' or a path to a JSON list of strings
+    expand: bool = True  # repeng-style: truncate each suffix at every token prefix
+    max_pairs: int = 256  # cap on train+val pairs after expansion (0 = no cap)
+    val_fraction: float = 0.25  # fraction of *suffixes* held out for sign calibration
+    readout_tokens: int = 1  # last K tokens used for projections
+
+
+class EvalSource(str, Enum):
+    builtin = "builtin"
+    daily_dilemmas = "daily_dilemmas"
+
+
+@dataclass
+class EvalConfig:
+    source: EvalSource = EvalSource.builtin
+    path: Optional[str] = None  # local CSV (daily_dilemmas); None = Hugging Face hub
+    values_path: Optional[str] = None  # values.csv mapping value -> categories
+    target: str = "honesty"
+    coeffs: List[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0])
+    limit: Optional[int] = None  # keep the first N dilemmas (quick runs)
+    pmass_min: float = 0.05  # items with p(yes)+p(no) below this are NaN
+    batch_size: int = 16
+
+
+@dataclass
+class MetricConfig:
+    name: str = "gain"
+    n_boot: int = 1000
+    ci: float = 0.95
+    side_min_items: int = 4  # a value needs this many labelled items to count as a side effect
+
+
+class LoggerKind(str, Enum):
+    wandb = "wandb"
+    none = "none"
+
+
+@dataclass
+class LoggerConfig:
+    kind: LoggerKind = LoggerKind.wandb
+    project: str = "steerlab"
+    mode: str = "auto"  # auto (online iff WANDB_API_KEY is set) | offline | online | disabled
+    group: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = MISSING
+    adapter: Any = MISSING  # validated against the method's own schema (methods registry)
+    loss_space: LossSpaceConfig = MISSING
+    layers: LayersConfig = MISSING
+    metric: MetricConfig = MISSING
+    data: DataConfig = MISSING
+    eval: EvalConfig = MISSING
+    logger: LoggerConfig = MISSING
+    seed: int = 0
+    rotate_u: bool = False
+    out_dir: Optional[str] = None  # run folder; None = Hydra's output dir
+    experiment: Any = None
+
+
+GROUP_SCHEMAS = {
+    "model": ModelConfig,
+    "loss_space": LossSpaceConfig,
+    "layers": LayersConfig,
+    "metric": MetricConfig,
+    "data": DataConfig,
+    "eval": EvalConfig,
+    "logger": LoggerConfig,
+}
+
+
+def register_configs() -> None:
+    """Store every schema in Hydra's ConfigStore (YAML files name them in their defaults)."""
+    from steerlab.methods import REGISTRY
+
+    if not OmegaConf.has_resolver("repo"):
+        OmegaConf.register_new_resolver("repo", lambda: str(REPO_ROOT))
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    for group, schema in GROUP_SCHEMAS.items():
+        cs.store(group=f"schema/{group}", name="base", node=schema)
+    for name, (schema, _cls) in REGISTRY.items():
+        cs.store(group="schema/adapter", name=name, node=schema)

@@ -1,0 +1,90 @@
+"""Contrastive prompt pairs (SPEC §1): persona word swapped, same assistant suffix, split by suffix."""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from steerlab.config import DataConfig
+from steerlab.errors import DataError
+
+
+@dataclass(frozen=True)
+class Pair:
+    pos: str  # rendered prompt with the positive persona
+    neg: str  # same suffix, negative persona
+    suffix: str  # the suffix it came from (the unit of the train/val split)
+    part: str  # the assistant-turn text actually used (a token prefix of `suffix` when expanded)
+
+
+def load_suffixes(spec: str) -> list[str]:
+    """The project's own suffix list ('builtin') or a JSON list of strings at `spec`."""
+    if spec == "builtin":
+        text = resources.files("steerlab.resources").joinpath("suffixes.json").read_text()
+        return json.loads(text)
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise DataError(f"data.suffixes: no such file {path}")
+    try:
+        items = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"data.suffixes: {path} is not valid JSON ({e})") from e
+    if not isinstance(items, list) or not items or not all(isinstance(s, str) for s in items):
+        raise DataError(f"data.suffixes: {path} must hold a non-empty JSON list of strings")
+    return items
+
+
+def render(tokenizer, user: str, assistant_prefix: str = "") -> str:
+    """Chat-format `user` and start the assistant turn with `assistant_prefix` (continued, no new turn)."""
+    if getattr(tokenizer, "chat_template", None):
+        head = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True)
+    else:
+        head = f"{user}\n"
+    return head + assistant_prefix
+
+
+def expand(tokenizer, suffix: str) -> list[str]:
+    """repeng-style expansion: the suffix truncated after each of its tokens."""
+    ids = tokenizer(suffix, add_special_tokens=False)["input_ids"]
+    return [tokenizer.decode(ids[:k]) for k in range(1, len(ids) + 1)]
+
+
+def persona_prompt(template: str, persona: str) -> str:
+    if "{persona}" not in template:
+        raise DataError(f"data.template must contain '{{persona}}': {template!r}")
+    return template.format(persona=persona)
+
+
+def _pairs(tokenizer, cfg: DataConfig, suffixes: list[str]) -> list[Pair]:
+    pos_user, neg_user = (persona_prompt(cfg.template, p) for p in cfg.personas)
+    out = []
+    for suffix in suffixes:
+        for part in expand(tokenizer, suffix) if cfg.expand else [suffix]:
+            out.append(Pair(render(tokenizer, pos_user, part), render(tokenizer, neg_user, part), suffix, part))
+    return out
+
+
+def make_pairs(tokenizer, cfg: DataConfig, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+    """Train and validation pairs; no suffix appears in both. Deterministic for a given seed."""
+    if len(cfg.personas) != 2:
+        raise DataError(f"data.personas needs exactly two entries (positive, negative), got {list(cfg.personas)}")
+    if not 0 < cfg.val_fraction < 1:
+        raise DataError(f"data.val_fraction={cfg.val_fraction} must be in (0, 1)")
+    suffixes = list(dict.fromkeys(load_suffixes(cfg.suffixes)))
+    if len(suffixes) < 2:
+        raise DataError("data.suffixes: need at least two distinct suffixes to split train/val")
+    rng = random.Random(seed)
+    rng.shuffle(suffixes)
+    n_val = max(1, round(len(suffixes) * cfg.val_fraction))
+    train, val = _pairs(tokenizer, cfg, suffixes[n_val:]), _pairs(tokenizer, cfg, suffixes[:n_val])
+    if cfg.max_pairs:
+        n_train = max(1, round(cfg.max_pairs * (1 - cfg.val_fraction)))
+        train = _cap(train, n_train, rng)
+        val = _cap(val, max(1, cfg.max_pairs - n_train), rng)
+    return train, val
+
+
+def _cap(pairs: list[Pair], n: int, rng: random.Random) -> list[Pair]:
+    return pairs if len(pairs) <= n else rng.sample(pairs, n)

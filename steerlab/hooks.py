@@ -1,0 +1,90 @@
+"""Forward hooks as context managers: they always remove themselves, so the model is restored exactly."""
+from __future__ import annotations
+
+from contextlib import ExitStack, contextmanager
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+
+def _hidden(output):
+    return output[0] if isinstance(output, tuple) else output
+
+
+def _replace(output, hidden):
+    return (hidden,) + tuple(output[1:]) if isinstance(output, tuple) else hidden
+
+
+@contextmanager
+def hooked(handles_fn: Callable[[], list]) -> Iterator[None]:
+    """Register hooks via `handles_fn`, remove them all on exit (also on error)."""
+    handles = handles_fn()
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def track_mask(model: nn.Module) -> Iterator[dict]:
+    """Keep the attention mask of the current forward call, so hooks can skip pad positions."""
+    box: dict = {}
+
+    def grab(_module, args, kwargs):
+        box["mask"] = kwargs.get("attention_mask")
+
+    with hooked(lambda: [model.register_forward_pre_hook(grab, with_kwargs=True)]):
+        yield box
+
+
+def _masked(delta: torch.Tensor, hidden: torch.Tensor, box: dict) -> torch.Tensor:
+    mask = box.get("mask")
+    if mask is not None and mask.dim() == 2 and tuple(mask.shape) == tuple(hidden.shape[:2]):
+        return delta * mask[..., None].to(hidden.dtype)  # [batch, tokens, 1]
+    return delta
+
+
+@contextmanager
+def add_to_outputs(model: nn.Module, modules: dict, delta_fns: dict) -> Iterator[None]:
+    """Add `delta_fns[k](x, y)` to the output `y` of `modules[k]` (input `x`) at every non-pad position."""
+    with ExitStack() as stack:
+        box = stack.enter_context(track_mask(model))
+
+        def make(fn):
+            def hook(_module, args, output):
+                y = _hidden(output)
+                return _replace(output, y + _masked(fn(args[0], y), y, box))
+
+            return hook
+
+        stack.enter_context(hooked(lambda: [modules[k].register_forward_hook(make(fn)) for k, fn in delta_fns.items()]))
+        yield
+
+
+@contextmanager
+def add_vectors(model: nn.Module, layers: nn.ModuleList, vectors: dict[int, torch.Tensor], coeff: float) -> Iterator[None]:
+    """Add `coeff * vectors[l]` to the residual stream after decoder layer `l`. `coeff == 0` registers nothing."""
+    if coeff == 0 or not vectors:
+        yield
+        return
+    fns = {l: (lambda v: lambda x, y: coeff * v.to(y.device, y.dtype))(v) for l, v in vectors.items()}
+    with add_to_outputs(model, {l: layers[l] for l in vectors}, fns):
+        yield
+
+
+@contextmanager
+def capture_outputs(modules: dict) -> Iterator[dict]:
+    """Record the output hidden states of `modules[k]` (and its input under `(k, 'in')`) for the next forward."""
+    store: dict = {}
+
+    def make(key):
+        def hook(_module, args, output):
+            store[key] = _hidden(output)
+            store[(key, "in")] = args[0] if args else None
+
+        return hook
+
+    with hooked(lambda: [m.register_forward_hook(make(k)) for k, m in modules.items()]):
+        yield store

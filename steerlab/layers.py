@@ -1,0 +1,66 @@
+"""Find decoder layers and their sub-modules generically, and resolve layer positions from config."""
+from __future__ import annotations
+
+from operator import attrgetter
+
+from torch import nn
+
+from steerlab.config import LayersConfig
+from steerlab.errors import ConfigError
+
+
+def num_layers(config) -> int:
+    """Depth of a transformers config (text config for multimodal models)."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return int(text.num_hidden_layers)
+
+
+def decoder_layers(model: nn.Module, path: str | None = None) -> nn.ModuleList:
+    """The model's list of decoder layers: `path` if given, else the ModuleList whose length is the depth."""
+    if path:
+        return attrgetter(path)(model)
+    depth = num_layers(model.config)
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ModuleList) and len(m) == depth]
+    if not found:
+        raise ConfigError(f"no ModuleList of {depth} decoder layers in {type(model).__name__}; set model.layers_path")
+    return min(found, key=lambda item: item[0].count("."))[1]
+
+
+def position(value: float, depth: int, key: str) -> int:
+    """Resolve one layer position: (-1, 1) is a fraction of depth, whole numbers are indices (negative from the end)."""
+    if -1 < value < 1 and value != 0:
+        index = round(value * depth) if value > 0 else depth + round(value * depth)
+    elif float(value).is_integer():
+        index = int(value) if value >= 0 else depth + int(value)
+    else:
+        raise ConfigError(f"{key}={value}: use a fraction in (-1, 1) or a whole layer index")
+    if not 0 <= index < depth:
+        raise ConfigError(f"{key}={value} is out of range for a model with {depth} layers (use {-depth}..{depth - 1} or a fraction)")
+    return index
+
+
+def steer_layers(cfg: LayersConfig, depth: int) -> list[int]:
+    """Layers a method writes to, sorted and unique."""
+    if cfg.indices:
+        return sorted({position(float(i), depth, "layers.indices") for i in cfg.indices})
+    start, end = position(cfg.start, depth, "layers.start"), position(cfg.end, depth, "layers.end")
+    if start > end:
+        raise ConfigError(f"layers.start={cfg.start} (layer {start}) is after layers.end={cfg.end} (layer {end})")
+    return list(range(start, end + 1))
+
+
+def loss_layer(cfg: LayersConfig, depth: int) -> int:
+    return position(cfg.loss, depth, "layers.loss")
+
+
+def find_modules(layer: nn.Module, names: list[str]) -> dict[str, nn.Linear]:
+    """Linear sub-modules of one decoder layer whose qualified name ends with one of `names`."""
+    found = {
+        qual: mod
+        for qual, mod in layer.named_modules()
+        if isinstance(mod, nn.Linear) and any(qual == n or qual.endswith("." + n) for n in names)
+    }
+    missing = [n for n in names if not any(q == n or q.endswith("." + n) for q in found)]
+    if missing:
+        raise ConfigError(f"layers.modules: no Linear named {missing} in {type(layer).__name__}")
+    return found

@@ -1,0 +1,74 @@
+"""Registry of steering methods (name -> (config schema, class)), and steer / save / load for any of them."""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Iterator
+
+from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import load_file, save_file
+
+from steerlab.errors import ConfigError
+from steerlab.methods.base import FitContext, Method
+from steerlab.methods.mean import MeanConfig, MeanMethod
+from steerlab.methods.pca import PCAConfig, PCAMethod
+from steerlab.methods.prompt import PromptConfig, PromptMethod
+from steerlab.methods.random_dir import RandomConfig, RandomMethod
+from steerlab.methods.svd_delta import SVDDeltaConfig, SVDDeltaMethod
+from steerlab.methods.vector import SteeringVector
+
+REGISTRY: dict[str, tuple[type, type[Method]]] = {
+    "mean": (MeanConfig, MeanMethod),
+    "pca": (PCAConfig, PCAMethod),
+    "random": (RandomConfig, RandomMethod),
+    "svd_delta": (SVDDeltaConfig, SVDDeltaMethod),
+    "prompt": (PromptConfig, PromptMethod),
+}
+__all__ = ["REGISTRY", "FitContext", "Method", "SteeringVector", "build", "steer", "save", "load"]
+
+
+def build(cfg) -> Method:
+    """A method from its config (DictConfig, dataclass or dict with `name`), validated against its schema."""
+    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else (asdict(cfg) if is_dataclass(cfg) else dict(cfg))
+    name = raw.get("name")
+    if name not in REGISTRY:
+        raise ConfigError(f"adapter.name={name!r}: unknown method; choose one of {sorted(REGISTRY)}")
+    schema, cls = REGISTRY[name]
+    typed = OmegaConf.merge(OmegaConf.structured(schema), raw)
+    return cls(typed)
+
+
+@contextmanager
+def steer(model, method: Method, coeff: float) -> Iterator[None]:
+    """`with steer(model, method, c):` — the model steered by c (sign-calibrated); restored exactly on exit."""
+    with method.apply(model, float(coeff) * method.sign):
+        yield
+
+
+def save(method: Method, folder: str | Path) -> Path:
+    """Write `tensors.safetensors` and `method.json` (name, config, sign, meta) into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(method.tensors(), folder / "tensors.safetensors")
+    info = {"name": method.name, "config": OmegaConf.to_container(method.cfg, resolve=True, enum_to_str=True), "sign": method.sign, "meta": method.meta}
+    (folder / "method.json").write_text(json.dumps(info, indent=2, default=str))
+    return folder
+
+
+def load(folder: str | Path) -> Method:
+    folder = Path(folder)
+    if not (folder / "method.json").is_file():
+        raise ConfigError(f"{folder}: not a saved steerlab method (no method.json)")
+    info = json.loads((folder / "method.json").read_text())
+    method = build(info["config"])
+    method.sign, method.meta = float(info["sign"]), _int_keys(info["meta"])
+    method.load_tensors(load_file(folder / "tensors.safetensors"))
+    return method
+
+
+def _int_keys(meta: dict) -> dict:
+    """JSON turns int dict keys into strings; turn per-layer dicts back."""
+    fix = lambda d: {int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k: v for k, v in d.items()}  # noqa: E731
+    return {k: fix(v) if isinstance(v, dict) else v for k, v in meta.items()}

@@ -1,0 +1,85 @@
+"""Weight-space vector (SPEC §2.1 `svd_delta`): shift a module's singular-value coordinates by the mean contrast."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from omegaconf import MISSING
+
+from steerlab.activations import pair_states
+from steerlab.hooks import add_to_outputs
+from steerlab.layers import decoder_layers, find_modules
+from steerlab.methods.base import FitContext, Method
+
+
+@dataclass
+class SVDDeltaConfig:
+    name: str = MISSING
+    norm_fraction: float = 0.01  # c = 1 adds, on average, this fraction of the layer's mean residual norm
+
+
+def svd_basis(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(U [d_out, r], V [d_in, r]) of W = U diag(S) V^T, in float32."""
+    u, _, vh = torch.linalg.svd(weight.detach().float(), full_matrices=False)
+    return u, vh.T
+
+
+def delta_out(x: torch.Tensor, u: torch.Tensor, v: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """((x @ V) * δ) @ U^T — input-dependent, any output width."""
+    return ((x.float() @ v) * delta) @ u.T
+
+
+class SVDDeltaMethod(Method):
+    name = "svd_delta"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.deltas: dict[str, torch.Tensor] = {}  # "layer.module" -> δ [r] (already scaled)
+        self._bases: dict[str, tuple] = {}  # recomputed from the model's weights, never saved
+
+    def _targets(self, model) -> dict[str, torch.nn.Linear]:
+        layers = decoder_layers(model, self.meta.get("layers_path"))
+        return {f"{l}.{q}": m for l in self.meta["steer_layers"] for q, m in find_modules(layers[l], self.meta["modules"]).items()}
+
+    def fit(self, ctx: FitContext) -> None:
+        self.meta.update(layers_path=ctx.layers_path, steer_layers=ctx.steer_layers, modules=ctx.modules)
+        targets = self._targets(ctx.model)
+        layers = decoder_layers(ctx.model, ctx.layers_path)
+        mods = {**targets, **{f"res.{l}": layers[l] for l in ctx.steer_layers}}
+        pos, neg = pair_states(ctx.model, ctx.tok, ctx.train, mods, ctx.batch_size, ctx.readout_tokens, inputs=True)
+        for key, mod in targets.items():
+            u, v = self._basis(key, mod)
+            delta = ((pos[key] - neg[key]) @ u).mean(0)  # [r]
+            x = torch.cat([pos[(key, "in")], neg[(key, "in")]])
+            res = f"res.{key.split('.')[0]}"
+            target_norm = self.cfg.norm_fraction * torch.cat([pos[res], neg[res]]).norm(dim=-1).mean()
+            added = delta_out(x, u, v, delta).norm(dim=-1).mean().clamp_min(1e-12)
+            self.deltas[key] = delta * (target_norm / added)
+        self.meta["norm_fraction"] = self.cfg.norm_fraction
+
+    def _basis(self, key, mod):
+        if key not in self._bases:
+            self._bases[key] = svd_basis(mod.weight)
+        return self._bases[key]
+
+    @contextmanager
+    def apply(self, model, coeff: float) -> Iterator[None]:
+        if coeff == 0:
+            yield
+            return
+        targets = self._targets(model)
+        fns = {}
+        for key, mod in targets.items():
+            u, v = (t.to(mod.weight.device) for t in self._basis(key, mod))
+            d = self.deltas[key].to(mod.weight.device)
+            fns[key] = (lambda u, v, d: lambda x, y: (coeff * delta_out(x, u, v, d)).to(y.dtype))(u, v, d)
+        with add_to_outputs(model, targets, fns):
+            yield
+
+    def tensors(self):
+        return {f"delta.{k}": v.contiguous() for k, v in self.deltas.items()}
+
+    def load_tensors(self, tensors):
+        self.deltas = {k.removeprefix("delta."): v for k, v in tensors.items()}

@@ -1,0 +1,74 @@
+"""Readable outputs of one run: the metric table (console + report.md) and the dose-response plot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+HEADLINE = ["S(-1)", "S(+0)", "S(+1)", "effect", "rho", "delta_nll", "gain", "gain_ci_low", "gain_ci_high", "t", "p", "side_effects", "n_items", "coverage"]
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return "nan" if np.isnan(v) else f"{v:.3g}" if abs(v) < 1e-2 and v != 0 else f"{v:.3f}"
+    return str(v)
+
+
+def headline(summary: dict) -> dict:
+    return {k: summary[k] for k in HEADLINE if k in summary}
+
+
+def print_table(summary: dict, title: str) -> None:
+    table = Table(title=title)
+    row = headline(summary)
+    for k in row:
+        table.add_column(k, justify="right")
+    table.add_row(*[fmt(v) for v in row.values()])
+    Console(width=200).print(table)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_report(folder: Path, summary: dict, values: pd.DataFrame, title: str, notes: list[str]) -> Path:
+    text = [
+        f"# {title}", "",
+        f"Target value `{summary['target']}`: n = {summary['n_items']} items, coverage {summary['coverage']:.2f}, "
+        f"Gain {fmt(summary['gain'])} (95% CI {fmt(summary['gain_ci_low'])} to {fmt(summary['gain_ci_high'])}).", "",
+        markdown(pd.DataFrame([headline(summary)])), "",
+        "## Per value (side effects)", "", markdown(values.sort_values("n", ascending=False)), "",
+        "## Notes", "", *[f"- {n}" for n in notes], "",
+    ]
+    path = folder / "report.md"
+    path.write_text("\n".join(text))
+    return path
+
+
+def dose_response(results: pd.DataFrame, wide: pd.DataFrame, folder: Path, title: str) -> Path:
+    """Target score S(α) with a 95% interval over items, and prompt NLL(α)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    coeffs = wide.columns.to_numpy(dtype=float)
+    mean, se = wide.mean().to_numpy(), wide.std(ddof=1).to_numpy() / np.sqrt(max(len(wide), 1))
+    a.errorbar(coeffs, mean, yerr=1.96 * se, marker="o", capsize=4)
+    a.axhline(0, color="grey", lw=0.5)
+    a.set(xlabel="coefficient c", ylabel="target score S(c)  [log-odds]", title=f"dose-response (n={len(wide)})")
+    nll = results.groupby("coeff")["nll"].mean()
+    b.plot(nll.index, nll.to_numpy(), marker="o", color="C1")
+    b.set(xlabel="coefficient c", ylabel="mean token NLL", title="coherence")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = folder / "dose_response.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""Text written for steerlab: suffix list and builtin dilemmas."""

@@ -1,0 +1,131 @@
+"""Orchestration of one experiment: validate, load, fit, calibrate, evaluate, score, write, log."""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from steerlab import dilemmas, models
+from steerlab.calibrate import calibrate
+from steerlab.data import load_suffixes, make_pairs
+from steerlab.errors import ConfigError
+from steerlab.evaluate import evaluate
+from steerlab.layers import loss_layer, steer_layers
+from steerlab.log import make_logger
+from steerlab.methods import FitContext, Method, build, save
+from steerlab.metrics import item_y, summarize, value_scores
+from steerlab.report import dose_response, print_table, write_report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    """What cheap validation established before any model work."""
+
+    method: Method
+    items: pd.DataFrame
+    steer_layers: list[int]
+    loss_layer: int
+    coeffs: list[float]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def prepare(cfg: DictConfig) -> Plan:
+    """Every check that needs no weights: coefficients, method config, eval data, layer range, suffix file."""
+    coeffs = sorted({float(c) for c in cfg.eval.coeffs})
+    if not {-1.0, 0.0, 1.0} <= set(coeffs):
+        raise ConfigError(f"eval.coeffs={list(cfg.eval.coeffs)} must include -1, 0 and 1")
+    method = build(cfg.adapter)
+    method.check_coeffs(coeffs)
+    items = dilemmas.load_items(cfg.eval)
+    if dilemmas.labels(items, cfg.eval.target).empty:
+        raise ConfigError(f"eval.target={cfg.eval.target!r}: no dilemma in the eval set carries this value on exactly one side")
+    load_suffixes(cfg.data.suffixes)
+    depth = models.depth(cfg.model)
+    return Plan(method, items, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), coeffs)
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    if cfg.out_dir:
+        return Path(cfg.out_dir).expanduser().resolve()
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def run(cfg: DictConfig) -> float:
+    """Run one experiment; returns Gain (the value a Hydra sweeper optimises)."""
+    plan = prepare(cfg)
+    folder = run_dir_of(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    seed_everything(cfg.seed)
+    logger = make_logger(cfg, folder)
+    code = 1
+    try:
+        summary = execute(cfg, plan, folder, logger)
+        code = 0
+        return summary["gain"]
+    finally:
+        logger.finish(code)
+
+
+def fit(cfg: DictConfig, plan: Plan, model, tok, logger) -> dict:
+    train, val = make_pairs(tok, cfg.data, cfg.seed)
+    ctx = FitContext(
+        model=model, tok=tok, steer_layers=plan.steer_layers, loss_layer=plan.loss_layer, modules=list(cfg.layers.modules),
+        train=train, val=val, personas=list(cfg.data.personas), template=cfg.data.template, layers_path=cfg.model.layers_path,
+        batch_size=cfg.model.batch_size, readout_tokens=cfg.data.readout_tokens, seed=cfg.seed, logger=logger,
+    )
+    t0 = time.perf_counter()
+    plan.method.fit(ctx)
+    info = calibrate(ctx, plan.method)
+    log.info("fitted %s on %d train pairs (%d val) in %.1f s; calibration separation %+.3f, flipped=%s",
+             plan.method.name, len(train), len(val), time.perf_counter() - t0, info["calibration_separation"], info["calibration_flipped"])
+    return {**info, "n_train_pairs": len(train), "n_val_pairs": len(val), "fit_seconds": time.perf_counter() - t0}
+
+
+def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
+    model, tok = models.load(cfg.model, cfg.seed)
+    fit_info = fit(cfg, plan, model, tok, logger)
+    save(plan.method, folder / "method")
+    t0 = time.perf_counter()
+    results = item_y(evaluate(model, tok, plan.method, plan.items, plan.coeffs, cfg.eval.batch_size), cfg.eval.pmass_min)
+    eval_seconds = time.perf_counter() - t0
+    summary, values = summarize(results, plan.items, cfg.eval.target, cfg.metric, cfg.seed)
+    summary.update(fit_info, eval_seconds=eval_seconds, method=plan.method.name, steer_layers=plan.steer_layers, loss_layer=plan.loss_layer)
+    write_outputs(cfg, plan, folder, results, summary, values, logger)
+    return summary
+
+
+def write_outputs(cfg, plan: Plan, folder: Path, results, summary: dict, values, logger) -> None:
+    results.to_parquet(folder / "results.parquet")
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    title = f"{plan.method.name} on {cfg.model.name} ({cfg.eval.source.value if hasattr(cfg.eval.source, 'value') else cfg.eval.source})"
+    wide = value_scores(results, dilemmas.labels(plan.items, cfg.eval.target)).dropna()
+    plot = dose_response(results, wide, folder, title)
+    notes = [
+        f"steered layers {plan.steer_layers[0]}..{plan.steer_layers[-1]}, read-out layer {plan.loss_layer}",
+        f"sign calibrated on training pairs: separation {summary['calibration_separation']:+.3f}, flipped={summary['calibration_flipped']}",
+        f"coefficients {plan.coeffs}; pmass_min {cfg.eval.pmass_min}; bootstrap {cfg.metric.n_boot} resamples over items",
+    ]
+    write_report(folder, summary, values, title, notes)
+    logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
+    logger.table("per_value", values)
+    logger.image("dose_response", plot)
+    print_table(summary, title)
+    log.info("run folder: %s", folder)
