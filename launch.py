@@ -1,8 +1,8 @@
-"""steerlab entrypoint: compose the Hydra config and run one steering experiment."""
+"""steerlab entrypoint: compose the Hydra config (conf/) and run one steering experiment per job."""
 import hydra
 from omegaconf import DictConfig
 
-from steerlab.cli import tidy_errors
+from steerlab.cli import task, tidy_errors
 from steerlab.config import register_configs
 
 register_configs()
@@ -10,9 +10,7 @@ register_configs()
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    from steerlab.run import run  # heavy imports only after the config composed
-
-    return run(cfg)
+    return task(cfg)
 
 
 if __name__ == "__main__":

@@ -47,3 +47,19 @@ def console_handler():
 
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     return RichHandler(console=console, show_path=False, markup=False)
+
+
+def task(cfg) -> float:
+    """The Hydra task: run one experiment. A user error in a single run exits 2 with one line on stderr."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from steerlab.run import run  # heavy imports only after the config composed
+
+    try:
+        return run(cfg)
+    except SteerlabError as ex:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        print(f"error: {one_line(ex)}", file=sys.stderr)
+        raise SystemExit(2) from None

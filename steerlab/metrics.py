@@ -1,6 +1,7 @@
 """Metrics (SPEC §6): Spearman-gated normalised Gain and its companions, from per-item eval results."""
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -57,8 +58,11 @@ def core(wide: pd.DataFrame, dnll: float) -> dict:
 def slope_test(wide: pd.DataFrame) -> dict:
     """One-sample t-test of per-item slopes (y(+1) - y(-1)) / 2: one value per item."""
     slopes = ((wide[1.0] - wide[-1.0]) / 2).to_numpy()
-    if len(slopes) < 2 or np.ptp(slopes) == 0:
+    if len(slopes) < 2:
         return {"slope_mean": float(np.mean(slopes)) if len(slopes) else float("nan"), "t": float("nan"), "p": float("nan")}
+    if np.ptp(slopes) == 0:  # every item moved by the same amount: t is ±inf (or undefined when nothing moved)
+        m = float(slopes[0])
+        return {"slope_mean": m, "t": math.copysign(math.inf, m) if m else float("nan"), "p": 0.0 if m else float("nan")}
     res = stats.ttest_1samp(slopes, 0.0)
     return {"slope_mean": float(slopes.mean()), "t": float(res.statistic), "p": float(res.pvalue)}
 

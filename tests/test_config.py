@@ -1,0 +1,61 @@
+"""Every config group composes and validates; bad input fails fast with one line naming the culprit."""
+import time
+
+import pytest
+from omegaconf import OmegaConf
+
+from steerlab.config import REPO_ROOT
+from steerlab.methods import REGISTRY, build
+
+from .conftest import compose_cfg, launch
+
+GROUPS = ["model", "adapter", "loss_space", "layers", "metric", "data", "eval", "logger", "experiment"]
+
+
+@pytest.mark.parametrize("group,option", [(g, p.stem) for g in GROUPS for p in sorted((REPO_ROOT / "conf" / g).glob("*.yaml"))])
+def test_every_option_composes(group, option):
+    cfg = compose_cfg([f"{group}={option}"])
+    OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    assert cfg.adapter.name in REGISTRY
+
+
+def test_every_registered_method_has_a_config_file_and_builds():
+    for name in REGISTRY:
+        cfg = compose_cfg([f"adapter={name}"])
+        assert build(cfg.adapter).name == name
+
+
+def test_rotate_u_grid_composes():
+    for a in ("pca", "prompt"):
+        for r in ("true", "false"):
+            assert compose_cfg([f"adapter={a}", f"rotate_u={r}"]).rotate_u == (r == "true")
+
+
+def test_schema_rejects_wrong_type_and_unknown_key():
+    with pytest.raises(Exception, match="layers.start"):
+        compose_cfg(["layers.start=abc"])
+    with pytest.raises(Exception, match="nonsense"):
+        compose_cfg(["adapter.nonsense=1"])
+    with pytest.raises(Exception, match="source"):
+        compose_cfg(["model.source=cloud"])
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["adapter=nope"], "adapter/nope"),
+        (["layers.start=99", "model=tiny_llama"], "layers.start=99"),
+        (["eval=daily_dilemmas", "eval.path=/missing.csv", "model=tiny_llama"], "/missing.csv"),
+        (["adapter=prompt", "eval.coeffs=[-2,-1,0,1,2]", "model=tiny_llama"], "coefficients"),
+        (["eval.coeffs=[0,1]", "model=tiny_llama"], "eval.coeffs"),
+    ],
+)
+def test_bad_input_is_one_line_and_fast(tmp_path, args, needle):
+    t0 = time.perf_counter()
+    proc = launch(args, tmp_path)
+    took = time.perf_counter() - t0
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], proc.stderr
+    assert took < 10  # 5 s on an idle machine; slack for a loaded CI runner
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("summary.json"))

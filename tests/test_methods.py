@@ -1,0 +1,115 @@
+"""Contract tests over every method in the registry (tiny model), plus method-specific checks."""
+import pytest
+import torch
+
+from steerlab.calibrate import calibrate
+from steerlab.errors import ConfigError
+from steerlab.methods import REGISTRY, SteeringVector, build, load, save, steer
+from steerlab.methods.pca import PcaVariant, pca_direction
+
+from .conftest import logits
+
+PROMPTS = ["<|im_start|>user\nShould you tell the truth?<|im_end|>\n<|im_start|>assistant\nMy choice:", "The weather today is"]
+
+
+@pytest.fixture(scope="module", params=sorted(REGISTRY))
+def fitted(request, tiny, tiny_ctx):
+    method = build({"name": request.param, "norm_fraction": 0.5} if request.param != "prompt" else {"name": "prompt"})
+    method.fit(tiny_ctx)
+    calibrate(tiny_ctx, method)
+    return method
+
+
+def _steered(model, tok, method, c, prompts=PROMPTS):
+    texts = [method.edit_prompt(p, c * method.sign) for p in prompts]
+    with steer(model, method, c):
+        return logits(model, tok, texts)
+
+
+def test_zero_coefficient_is_bit_identical(tiny, fitted):
+    model, tok = tiny
+    base = logits(model, tok, PROMPTS)
+    assert torch.equal(_steered(model, tok, fitted, 0.0), base)
+
+
+def test_model_restored_after_exit_and_after_error(tiny, fitted):
+    model, tok = tiny
+    base = logits(model, tok, PROMPTS)
+    _steered(model, tok, fitted, 1.0)
+    with pytest.raises(RuntimeError):
+        with steer(model, fitted, 1.0):
+            raise RuntimeError("boom")
+    assert torch.equal(logits(model, tok, PROMPTS), base)
+
+
+def test_nonzero_coefficient_changes_output_and_is_finite(tiny, fitted):
+    model, tok = tiny
+    base = logits(model, tok, PROMPTS)
+    coeffs = (-1.0, 1.0) if fitted.name == "prompt" else (-2.0, -1.0, 1.0, 2.0)
+    for c in coeffs:
+        out = _steered(model, tok, fitted, c)
+        assert torch.isfinite(out).all()
+        if fitted.name != "prompt":
+            assert not torch.equal(out, base)
+
+
+def test_save_load_round_trip(tiny, fitted, tmp_path):
+    model, tok = tiny
+    again = load(save(fitted, tmp_path / "m"))
+    assert again.sign == fitted.sign and type(again) is type(fitted)
+    assert torch.equal(_steered(model, tok, again, 1.0), _steered(model, tok, fitted, 1.0))
+
+
+def test_calibrated_sign_moves_towards_positive(tiny_ctx, fitted):
+    from steerlab.calibrate import projection, readout_direction
+
+    d = readout_direction(tiny_ctx)
+    assert projection(tiny_ctx, fitted, 1.0, d) >= projection(tiny_ctx, fitted, -1.0, d)
+
+
+def test_vector_algebra(tiny, tiny_ctx):
+    model, tok = tiny
+    m = build({"name": "mean", "norm_fraction": 0.5})
+    m.fit(tiny_ctx)
+    v = m.vector
+    twice = build({"name": "mean"})
+    twice.vector, twice.meta = 2 * v, m.meta
+    assert torch.allclose(_steered(model, tok, m, 2.0), _steered(model, tok, twice, 1.0), atol=1e-6)
+    zero = build({"name": "mean"})
+    zero.vector, zero.meta = v - v, m.meta
+    assert torch.allclose(_steered(model, tok, zero, 1.0), logits(model, tok, PROMPTS), atol=1e-6)
+    assert (-v).norms() == v.norms()
+    assert set((v + SteeringVector({99: torch.ones(4)})).layers) == set(v.layers) | {99}
+
+
+@pytest.mark.parametrize("variant", list(PcaVariant))
+def test_pca_recovers_planted_direction(variant):
+    g = torch.Generator().manual_seed(0)
+    d = 64
+    planted = torch.randn(d, generator=g)
+    planted /= planted.norm()
+    base = torch.randn(200, d, generator=g) * 3  # shared content of each pair
+    scale = 2 + torch.rand(200, 1, generator=g)  # the concept's strength varies across pairs
+    pos = base + scale * planted + 0.1 * torch.randn(200, d, generator=g)
+    neg = base - scale * planted + 0.1 * torch.randn(200, d, generator=g)
+    found = pca_direction(pos, neg, variant)
+    assert torch.dot(found, planted) > 0.99  # right direction and sign
+
+
+def test_pca_is_deterministic(tiny_ctx):
+    a, b = build({"name": "pca"}), build({"name": "pca"})
+    a.fit(tiny_ctx)
+    b.fit(tiny_ctx)
+    assert all(torch.equal(a.vector.layers[k], b.vector.layers[k]) for k in a.vector.layers)
+
+
+def test_prompt_method_rejects_other_coefficients():
+    with pytest.raises(ConfigError, match="coefficients"):
+        build({"name": "prompt"}).check_coeffs([-2.0, 0.0, 2.0])
+
+
+def test_unknown_method_and_field():
+    with pytest.raises(ConfigError, match="nope"):
+        build({"name": "nope"})
+    with pytest.raises(Exception, match="bogus"):
+        build({"name": "pca", "bogus": 1})

