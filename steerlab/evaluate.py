@@ -6,7 +6,6 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from steerlab.batching import Batches
@@ -36,9 +35,11 @@ def _batch_scores(logits: torch.Tensor, batch: dict, yes: torch.Tensor, no: torc
     ids, mask = batch["input_ids"], batch["attention_mask"]
     last = logits[:, -1].float().log_softmax(-1)  # [batch, vocab]; left padding: the next-token position
     lp_yes, lp_no = last[:, yes].logsumexp(-1), last[:, no].logsumexp(-1)
-    targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)  # [batch, tokens-1]
-    nll = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), targets, reduction="none", ignore_index=-100)
-    per_prompt = (nll * mask[:, 1:]).sum(1) / mask[:, 1:].sum(1).clamp(min=1)
+    targets = ids[:, 1:].unsqueeze(-1)  # [batch, tokens-1, 1]
+    shifted = logits[:, :-1] if logits.dtype == torch.float32 else logits[:, :-1].float()  # [batch, tokens-1, vocab]
+    nll = shifted.logsumexp(-1) - shifted.gather(-1, targets).squeeze(-1)  # one read of the logits, no log-softmax copy
+    real = mask[:, 1:].to(nll.dtype)
+    per_prompt = (nll * real).sum(1) / real.sum(1).clamp(min=1)
     return lp_yes - lp_no, lp_yes.exp() + lp_no.exp(), per_prompt
 
 

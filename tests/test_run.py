@@ -33,8 +33,10 @@ def test_single_run_writes_everything_and_wandb_matches(tmp_path):
     assert summary["n_items"] > 0 and "gain" in summary and "gain_ci_low" in summary
     logged = wandb_summary(run)
     metrics = logged.get("summary") or logged.get("metrics") or logged
-    for key in ("gain", "effect", "rho", "delta_nll", "n_items", "coverage"):
-        a, b = summary[key], metrics[key]
+    scalars = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    assert {"gain", "effect", "rho", "delta_nll", "n_items", "coverage", "gain_ci_low", "t", "p"} <= set(scalars)
+    for key, a in scalars.items():
+        b = metrics[key]
         assert (math.isnan(a) and (b is None or math.isnan(float(b)))) or a == pytest.approx(float(b)), key
     assert "S(+1)" in proc.stdout or "S(+1)" in proc.stderr  # the metric table is printed
 

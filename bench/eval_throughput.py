@@ -1,0 +1,59 @@
+"""Eval harness throughput (items/s) as a ratio to a bare batched forward pass over the same tokenized prompts.
+
+Both sides see identical batches; the harness adds steering hooks (coefficient 0 for the identity, 1 for a
+fitted mean vector), last-token Yes/No log-ratios and per-prompt NLL. Target ratio >= 0.9.
+
+    python bench/eval_throughput.py [model=smollm2_135m] [items=64] [repeats=3]
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+
+from steerlab.api import fit, load_model
+from steerlab.batching import Batches
+from steerlab.config import EvalConfig
+from steerlab.data import render
+from steerlab.dilemmas import load_items
+from steerlab.evaluate import ANSWER_PREFIX, question, score, yes_no_ids
+from steerlab.methods import steer
+
+
+@torch.no_grad()
+def bare(model, batches: Batches) -> None:
+    for batch in batches.batches:
+        model(**batch).logits
+
+
+def timed(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv: list[str]) -> None:
+    args = dict(a.split("=", 1) for a in argv)
+    name, n, repeats = args.get("model", "smollm2_135m"), int(args.get("items", 64)), int(args.get("repeats", 3))
+    model, tok = load_model(name)
+    items = load_items(EvalConfig()).head(n)
+    texts = [render(tok, question(s, a), ANSWER_PREFIX) for s, a in zip(items["situation"], items["action"])]
+    batches = Batches.build(tok, texts, 16, "cpu")
+    yes, no = yes_no_ids(tok)
+    method = fit("mean", model, tok, data={"max_pairs": 32})
+    t_bare = timed(lambda: bare(model, batches), repeats)
+    for c in (0.0, 1.0):
+        def harness():
+            with steer(model, method, c):
+                score(model, batches, yes, no)
+        t_h = timed(harness, repeats)
+        print(f"model={name} items={len(texts)} c={c:g}: bare {len(texts) / t_bare:.2f} items/s, "
+              f"harness {len(texts) / t_h:.2f} items/s, ratio {t_bare / t_h:.3f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
