@@ -16,6 +16,8 @@ HEADLINE = ["S(-1)", "S(+0)", "S(+1)", "effect", "rho", "delta_nll", "gain", "ga
 
 
 def fmt(v) -> str:
+    if isinstance(v, float) and v == 0:
+        return "0"
     if isinstance(v, float):
         return "nan" if np.isnan(v) else f"{v:.3g}" if abs(v) < 1e-2 and v != 0 else f"{v:.3f}"
     return str(v)

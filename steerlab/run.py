@@ -14,15 +14,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab import dilemmas, models
-from steerlab.calibrate import calibrate
 from steerlab.data import load_suffixes, make_pairs
 from steerlab.errors import ConfigError
-from steerlab.evaluate import evaluate
 from steerlab.layers import loss_layer, steer_layers
 from steerlab.log import make_logger
 from steerlab.methods import FitContext, Method, build, save
-from steerlab.metrics import item_y, summarize, value_scores
-from steerlab.report import dose_response, print_table, write_report
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +81,8 @@ def run(cfg: DictConfig) -> float:
 
 
 def fit(cfg: DictConfig, plan: Plan, model, tok, logger) -> dict:
+    from steerlab.calibrate import calibrate
+
     train, val = make_pairs(tok, cfg.data, cfg.seed)
     ctx = FitContext(
         model=model, tok=tok, steer_layers=plan.steer_layers, loss_layer=plan.loss_layer, modules=list(cfg.layers.modules),
@@ -100,6 +98,9 @@ def fit(cfg: DictConfig, plan: Plan, model, tok, logger) -> dict:
 
 
 def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
+    from steerlab.evaluate import evaluate  # scipy, matplotlib and friends load only once validation passed
+    from steerlab.metrics import item_y, summarize
+
     model, tok = models.load(cfg.model, cfg.seed)
     fit_info = fit(cfg, plan, model, tok, logger)
     save(plan.method, folder / "method")
@@ -113,6 +114,9 @@ def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
 
 
 def write_outputs(cfg, plan: Plan, folder: Path, results, summary: dict, values, logger) -> None:
+    from steerlab.metrics import value_scores
+    from steerlab.report import dose_response, print_table, write_report
+
     results.to_parquet(folder / "results.parquet")
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     title = f"{plan.method.name} on {cfg.model.name} ({cfg.eval.source.value if hasattr(cfg.eval.source, 'value') else cfg.eval.source})"
