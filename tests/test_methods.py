@@ -113,3 +113,19 @@ def test_unknown_method_and_field():
         build({"name": "nope"})
     with pytest.raises(Exception, match="bogus"):
         build({"name": "pca", "bogus": 1})
+
+
+@pytest.mark.parametrize("arch", ["tiny_qwen3", "tiny_gemma3"])
+def test_other_families_steer_and_restore(arch):
+    from steerlab.api import load_model, make_context
+
+    model, tok = load_model(arch)
+    ctx = make_context(model, tok, data={"max_pairs": 16}, layers={"start": 1, "end": 4, "loss": 4})
+    for name in ("pca", "svd_delta"):
+        m = build({"name": name, "norm_fraction": 0.5})
+        m.fit(ctx)
+        calibrate(ctx, m)
+        base = logits(model, tok, PROMPTS)
+        assert torch.equal(_steered(model, tok, m, 0.0), base)
+        assert not torch.equal(_steered(model, tok, m, 1.0), base)
+        assert torch.equal(logits(model, tok, PROMPTS), base)
