@@ -43,8 +43,9 @@ def delta_nll(results: pd.DataFrame) -> tuple[float, dict[float, float]]:
 
 
 def gain(effect: float, rho: float, dnll: float) -> float:
-    gate = 0.0 if np.isnan(rho) else max(0.0, rho)
-    return 100.0 * effect * gate / (1.0 + dnll)
+    if np.isnan(rho) or rho <= 0:
+        return 0.0
+    return 100.0 * effect * rho / (1.0 + dnll)
 
 
 def core(wide: pd.DataFrame, dnll: float) -> dict:
