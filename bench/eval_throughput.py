@@ -19,6 +19,7 @@ from steerlab.data import render
 from steerlab.dilemmas import load_items
 from steerlab.evaluate import ANSWER_PREFIX, question, score, yes_no_ids
 from steerlab.methods import steer
+from steerlab.models import device_of
 
 
 @torch.no_grad()
@@ -42,7 +43,7 @@ def main(argv: list[str]) -> None:
     model, tok = load_model(name)
     items = load_items(EvalConfig()).head(n)
     texts = [render(tok, question(s, a), ANSWER_PREFIX) for s, a in zip(items["situation"], items["action"])]
-    batches = Batches.build(tok, texts, 16, "cpu")
+    batches = Batches.build(tok, texts, 16, device_of(model))
     yes, no = yes_no_ids(tok)
     method = fit("mean", model, tok, data={"max_pairs": 32})
     t_bare = timed(lambda: bare(model, batches), repeats)

@@ -18,6 +18,7 @@ from steerlab.calibrate import calibrate
 from steerlab.config import REPO_ROOT, register_configs
 from steerlab.evaluate import score, yes_no_ids
 from steerlab.methods import build, steer
+from steerlab.models import device_of
 
 
 def main(argv: list[str]) -> None:
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> None:
     model, tok = load_model(cfg.model)
     ctx = context_for(cfg, model, tok)
     yes, no = yes_no_ids(tok)
-    val = Batches.build(tok, [p.pos for p in ctx.val] + [p.neg for p in ctx.val], cfg.model.batch_size, "cpu")
+    val = Batches.build(tok, [p.pos for p in ctx.val] + [p.neg for p in ctx.val], cfg.model.batch_size, device_of(model))
     print("fraction  separation  NLL(-1)  NLL(0)  NLL(+1)")
     for f in fractions:
         method = build(OmegaConf.merge(cfg.adapter, {"norm_fraction": f}))

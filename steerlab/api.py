@@ -32,7 +32,7 @@ def model_config(name_or_cfg) -> DictConfig:
 
 def load_model(model, seed: int = 0):
     """(model, tokenizer) from a conf/model name or config."""
-    return models.load(model_config(model) if not isinstance(model, DictConfig) or "source" not in model else model, seed)
+    return models.load(model_config(model), seed)
 
 
 def context_for(cfg: DictConfig, model, tok) -> FitContext:

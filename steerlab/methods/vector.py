@@ -20,9 +20,12 @@ class SteeringVector:
     layers: dict[int, torch.Tensor]
 
     def _zip(self, other: "SteeringVector", op) -> "SteeringVector":
-        keys = sorted(set(self.layers) | set(other.layers))
-        zero = lambda k, src: torch.zeros_like((self.layers.get(k) if k in self.layers else other.layers[k]))  # noqa: E731
-        return SteeringVector({k: op(self.layers.get(k, zero(k, self)), other.layers.get(k, zero(k, other))) for k in keys})
+        """Layer-wise `op`; a layer missing on one side counts as zero there."""
+        out = {}
+        for k in sorted(set(self.layers) | set(other.layers)):
+            like = self.layers.get(k, other.layers.get(k))
+            out[k] = op(self.layers.get(k, torch.zeros_like(like)), other.layers.get(k, torch.zeros_like(like)))
+        return SteeringVector(out)
 
     def __add__(self, other):
         return self._zip(other, torch.add)
