@@ -6,32 +6,32 @@ from steerlab.layers import decoder_layers
 from .conftest import logits
 
 
+def layer_output(model, enc, layer: int, vectors: dict | None = None, coeff: float = 1.0) -> torch.Tensor:
+    """Output of decoder layer `layer`, optionally with steering vectors added."""
+    layers = decoder_layers(model)
+    with torch.no_grad(), add_vectors(model, layers, vectors or {}, coeff), capture_outputs({layer: layers[layer]}) as out:
+        model(**enc)
+    return out[layer]
+
+
 def test_add_vectors_shifts_exactly_the_residual(tiny):
     model, tok = tiny
-    layers = decoder_layers(model)
     enc = tok(["The weather today is"], return_tensors="pt")
     v = torch.randn(model.config.hidden_size)
-    with torch.no_grad(), capture_outputs({2: layers[2]}) as plain:
-        model(**enc)
-        base = plain[2].clone()
-    with torch.no_grad(), add_vectors(model, layers, {2: v}, 0.5), capture_outputs({2: layers[2]}) as steered:
-        model(**enc)
-    assert torch.allclose(steered[2] - base, 0.5 * v.expand_as(base), atol=1e-5)
+    base = layer_output(model, enc, 2)
+    steered = layer_output(model, enc, 2, {2: v}, 0.5)
+    assert torch.allclose(steered - base, 0.5 * v.expand_as(base), atol=1e-5)
 
 
 def test_pad_positions_untouched(tiny):
     model, tok = tiny
-    layers = decoder_layers(model)
     enc = tok(["a b c d e f", "a"], return_tensors="pt", padding=True)
     assert enc["attention_mask"][1, 0] == 0  # left padding
     v = torch.randn(model.config.hidden_size)
-    with torch.no_grad(), capture_outputs({1: layers[1]}) as plain:
-        model(**enc)
-        base = plain[1].clone()
-    with torch.no_grad(), add_vectors(model, layers, {1: v}, 1.0), capture_outputs({1: layers[1]}) as steered:
-        model(**enc)
-    assert torch.equal(steered[1][1, 0], base[1, 0])
-    assert not torch.equal(steered[1][1, -1], base[1, -1])
+    base = layer_output(model, enc, 1)
+    steered = layer_output(model, enc, 1, {1: v})
+    assert torch.equal(steered[1, 0], base[1, 0])
+    assert not torch.equal(steered[1, -1], base[1, -1])
 
 
 def test_hooks_removed(tiny):
