@@ -14,10 +14,10 @@ from steerlab import models
 from steerlab.calibrate import calibrate
 from steerlab.config import REPO_ROOT, DataConfig, LayersConfig, ModelConfig
 from steerlab.data import make_pairs
-from steerlab.layers import loss_layer, num_layers, steer_layers
-from steerlab.methods import REGISTRY, FitContext, Method, build, load, save, steer
+from steerlab.layers import loss_layer, loss_layers, num_layers, steer_layers
+from steerlab.methods import REGISTRY, FitContext, Method, build, load, merge, save, steer
 
-__all__ = ["load_model", "context_for", "fit", "steer", "save", "load", "REGISTRY"]
+__all__ = ["load_model", "context_for", "fit", "steer", "merge", "save", "load", "REGISTRY"]
 
 
 def model_config(name_or_cfg) -> DictConfig:
@@ -36,27 +36,32 @@ def load_model(model, seed: int = 0):
 
 
 def context_for(cfg: DictConfig, model, tok) -> FitContext:
-    """FitContext from a composed config (data, layers, model, seed)."""
-    return make_context(model, tok, cfg.data, cfg.layers, cfg.model.layers_path, cfg.model.batch_size, cfg.seed)
+    """FitContext from a composed config (data, layers, model, train, loss_space, seed)."""
+    return make_context(model, tok, cfg.data, cfg.layers, cfg.model.layers_path, cfg.model.batch_size, cfg.seed, cfg.train, cfg.loss_space)
 
 
-def make_context(model, tok, data=None, layers=None, layers_path=None, batch_size: int = 16, seed: int = 0) -> FitContext:
+def make_context(model, tok, data=None, layers=None, layers_path=None, batch_size: int = 16, seed: int = 0, train=None, loss=None, folder=None) -> FitContext:
     data = OmegaConf.merge(OmegaConf.structured(DataConfig), data or {})
     layers = OmegaConf.merge(OmegaConf.structured(LayersConfig), layers or {})
     depth = num_layers(model.config)
-    train, val = make_pairs(tok, data, seed)
+    train_pairs, val_pairs = make_pairs(tok, data, seed)
     return FitContext(
         model=model, tok=tok, steer_layers=steer_layers(layers, depth), loss_layer=loss_layer(layers, depth),
-        modules=list(layers.modules), train=train, val=val, personas=list(data.personas), template=data.template,
+        modules=list(layers.modules), train=train_pairs, val=val_pairs, personas=list(data.personas), template=data.template,
         layers_path=layers_path, batch_size=batch_size, readout_tokens=data.readout_tokens, seed=seed,
+        loss_layers=loss_layers(layers, depth), train_cfg=train, loss_cfg=loss, folder=folder,
     )
 
 
-def fit(method, model, tok, data=None, layers=None, seed: int = 0, **method_cfg) -> Method:
-    """Fit and sign-calibrate a method by name (or config) on contrastive pairs; returns the method."""
+def fit(method, model, tok, data=None, layers=None, seed: int = 0, train=None, loss=None, folder=None, **method_cfg) -> Method:
+    """Fit and sign-calibrate a method by name (or config) on contrastive pairs; returns the method.
+
+    Trained adapters take `train` (TrainConfig keys, e.g. {"steps": 20}) and `loss` (LossSpaceConfig keys).
+    """
     cfg = {"name": method, **method_cfg} if isinstance(method, str) else method
     m = build(cfg)
-    ctx = make_context(model, tok, data, layers, seed=seed)
+    ctx = make_context(model, tok, data, layers, seed=seed, train=train, loss=loss, folder=folder)
+    m.check_layers(ctx.steer_layers, ctx.loss_layers)
     m.fit(ctx)
     calibrate(ctx, m)
     return m

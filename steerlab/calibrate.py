@@ -5,7 +5,7 @@ import torch
 
 from steerlab.activations import last_tokens
 from steerlab.data import persona_prompt, render
-from steerlab.layers import decoder_layers
+from steerlab.layers import decoder_layers, readout
 from steerlab.methods import Method, steer
 from steerlab.methods.base import FitContext
 
@@ -14,8 +14,9 @@ NEUTRAL_PERSONA = "a"  # the template with no trait: "Pretend you are a person .
 
 def readout_direction(ctx: FitContext) -> torch.Tensor:
     """Unit mean difference (pos - neg) of unsteered states at the read-out layer, on training pairs."""
-    pos, neg = ctx.layer_states([ctx.loss_layer])
-    d = (pos[ctx.loss_layer] - neg[ctx.loss_layer]).mean(0)
+    out = ctx.loss_layer - 1  # hidden_states[ℓ] is the output of decoder layer ℓ-1
+    pos, neg = ctx.layer_states([out])
+    d = (pos[out] - neg[out]).mean(0)
     return d / d.norm().clamp_min(1e-12)
 
 
@@ -23,7 +24,7 @@ def projection(ctx: FitContext, method: Method, coeff: float, direction: torch.T
     """Mean read-out projection on `direction` of neutral-persona prompts with the validation suffixes, steered by coeff."""
     user = method.edit_prompt(persona_prompt(ctx.template, NEUTRAL_PERSONA), coeff * method.sign)
     texts = [render(ctx.tok, user, part) for part in sorted({p.part for p in ctx.val})]
-    layer = decoder_layers(ctx.model, ctx.layers_path)[ctx.loss_layer]
+    layer = readout(decoder_layers(ctx.model, ctx.layers_path), ctx.loss_layer)
     with steer(ctx.model, method, coeff):
         states = last_tokens(ctx.model, ctx.tok, texts, {"r": layer}, ctx.batch_size, ctx.readout_tokens, desc="calibrate")["r"]
     return float((states @ direction).mean())

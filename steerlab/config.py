@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -50,9 +50,10 @@ class LayersConfig:
     """Layer positions: values in (-1, 1) are fractions of depth, whole numbers are indices (negative from the end)."""
 
     start: float = 0.3
-    end: float = -3  # inclusive
+    end: Optional[float] = None  # inclusive; None = the layer just below the read-out layer
     indices: Optional[List[float]] = None  # explicit positions (same rules) override start/end
-    loss: float = 0.8  # read-out layer (loss for trained adapters, sign calibration for all)
+    loss: float = 0.8  # read-out layer ℓ = hidden_states[ℓ], the residual stream entering layer ℓ
+    loss_layers: Optional[List[float]] = None  # extra loss layers for trained adapters (the loss sums over [loss, *these])
     modules: List[str] = field(default_factory=lambda: ["o_proj", "down_proj"])
 
 
@@ -62,11 +63,49 @@ class LossSpace(str, Enum):
     v = "v"
 
 
+class PrefDir(str, Enum):
+    pca1 = "pca1"  # first principal component of reference differences (training set)
+    mean = "mean"  # mean reference difference
+    per_sample = "per_sample"  # each pair's own normalised reference difference
+
+
+class LossType(str, Enum):
+    proj = "proj"
+    logsigmoid = "logsigmoid"
+
+
 @dataclass
 class LossSpaceConfig:
+    """The training loss of SPEC §3 and the basis it is measured in."""
+
     space: LossSpace = LossSpace.hs
-    module: Optional[str] = None  # module whose singular vectors span the basis (u: writer, v: reader)
+    module: Optional[str] = None  # basis module; None = down_proj (u: writes the stream) / up_proj (v: reads it)
     snorm: bool = False  # divide coordinates by singular values
+    pref_dir: PrefDir = PrefDir.pca1
+    loss_type: LossType = LossType.proj
+    beta: float = 1.0  # logsigmoid temperature
+    symlog: bool = False  # proj: symlog of each half
+    tokens: int = 4  # last K tokens of each prompt
+    coh_weight: float = 1.0  # coherence margin term (0 = off)
+    coh_margin: float = 0.5  # τ, nats per token of free log-prob drop
+    mono_weight: float = 0.0  # monotonicity term (0 = off)
+    mono_margin: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    """The one training loop of trained adapters (steerlab/train.py)."""
+
+    steps: int = 40  # optimizer steps
+    batch_pairs: int = 8  # pairs per micro-batch
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    val_every: int = 10  # validation loss every N steps (0 = never; no early stopping)
+    patience: int = 3  # stop after N validations without improvement
+    checkpoint_every: int = 10  # steps between checkpoints in <run>/checkpoint (0 = only at the end)
+    resume: bool = True  # continue from <run>/checkpoint when it exists
+    optimizer: Dict[str, Any] = field(default_factory=lambda: {"_target_": "torch.optim.AdamW", "lr": 5e-3, "weight_decay": 0.0})
+    scheduler: Dict[str, Any] = field(default_factory=lambda: {"_target_": "steerlab.train.warmup_cosine", "_partial_": True, "warmup": 0.1})
 
 
 @dataclass
@@ -129,6 +168,7 @@ class Config:
     data: DataConfig = MISSING
     eval: EvalConfig = MISSING
     logger: LoggerConfig = MISSING
+    train: TrainConfig = MISSING
     seed: int = 0
     rotate_u: bool = False
     out_dir: Optional[str] = None  # run folder; None = Hydra's output dir
@@ -143,6 +183,7 @@ GROUP_SCHEMAS = {
     "data": DataConfig,
     "eval": EvalConfig,
     "logger": LoggerConfig,
+    "train": TrainConfig,
 }
 
 

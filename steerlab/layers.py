@@ -43,14 +43,42 @@ def steer_layers(cfg: LayersConfig, depth: int) -> list[int]:
     """Layers a method writes to, sorted and unique."""
     if cfg.indices:
         return sorted({position(float(i), depth, "layers.indices") for i in cfg.indices})
-    start, end = position(cfg.start, depth, "layers.start"), position(cfg.end, depth, "layers.end")
+    start = position(cfg.start, depth, "layers.start")
+    end = loss_layer(cfg, depth) - 1 if cfg.end is None else position(cfg.end, depth, "layers.end")
     if start > end:
         raise ConfigError(f"layers.start={cfg.start} (layer {start}) is after layers.end={cfg.end} (layer {end})")
     return list(range(start, end + 1))
 
 
 def loss_layer(cfg: LayersConfig, depth: int) -> int:
-    return position(cfg.loss, depth, "layers.loss")
+    """Read-out layer ℓ: the residual stream entering decoder layer ℓ (HF `hidden_states[ℓ]`), so ℓ >= 1."""
+    index = position(cfg.loss, depth, "layers.loss")
+    if index < 1:
+        raise ConfigError(f"layers.loss={cfg.loss}: the read-out layer must be at least 1 (it reads the output of layer ℓ-1)")
+    return index
+
+
+def loss_layers(cfg: LayersConfig, depth: int) -> list[int]:
+    """All loss layers of trained adapters: `loss` plus `loss_layers`, sorted and unique."""
+    extra = [position(float(v), depth, "layers.loss_layers") for v in cfg.loss_layers or []]
+    if any(l < 1 for l in extra):
+        raise ConfigError(f"layers.loss_layers={list(cfg.loss_layers)}: loss layers must be at least 1")
+    return sorted({loss_layer(cfg, depth), *extra})
+
+
+def readout(layers: nn.ModuleList, index: int) -> nn.Module:
+    """The decoder layer whose output is `hidden_states[index]`."""
+    return layers[index - 1]
+
+
+def base_linear(mod: nn.Module) -> nn.Linear | None:
+    """The Linear itself, or the one an adapter wraps (steerlab's `base`, peft's `base_layer`); None otherwise."""
+    inner = mod if isinstance(mod, nn.Linear) else getattr(mod, "base_layer", None) or getattr(mod, "base", None)
+    return inner if isinstance(inner, nn.Linear) else None
+
+
+def is_linear(mod: nn.Module) -> bool:
+    return base_linear(mod) is not None
 
 
 def find_modules(layer: nn.Module, names: list[str]) -> dict[str, nn.Linear]:
@@ -58,7 +86,7 @@ def find_modules(layer: nn.Module, names: list[str]) -> dict[str, nn.Linear]:
     found = {
         qual: mod
         for qual, mod in layer.named_modules()
-        if isinstance(mod, nn.Linear) and any(qual == n or qual.endswith("." + n) for n in names)
+        if is_linear(mod) and any(qual == n or qual.endswith("." + n) for n in names)
     }
     missing = [n for n in names if not any(q == n or q.endswith("." + n) for q in found)]
     if missing:

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from steerlab import dilemmas, models
 from steerlab.data import load_suffixes, make_pairs
 from steerlab.errors import ConfigError
-from steerlab.layers import loss_layer, steer_layers
+from steerlab.layers import loss_layer, loss_layers, steer_layers
 from steerlab.log import make_logger
 from steerlab.methods import FitContext, Method, build, save
 
@@ -31,6 +31,7 @@ class Plan:
     items: pd.DataFrame
     steer_layers: list[int]
     loss_layer: int
+    loss_layers: list[int]
     coeffs: list[float]
 
 
@@ -52,7 +53,9 @@ def prepare(cfg: DictConfig) -> Plan:
         raise ConfigError(f"eval.target={cfg.eval.target!r}: no dilemma in the eval set carries this value on exactly one side")
     load_suffixes(cfg.data.suffixes)
     depth = models.depth(cfg.model)
-    return Plan(method, items, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), coeffs)
+    plan = Plan(method, items, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth), coeffs)
+    method.check_layers(plan.steer_layers, plan.loss_layers)
+    return plan
 
 
 def run_dir_of(cfg: DictConfig) -> Path:
@@ -80,7 +83,7 @@ def run(cfg: DictConfig) -> float:
         logger.finish(code)
 
 
-def fit(cfg: DictConfig, plan: Plan, model, tok, logger) -> dict:
+def fit(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = None) -> dict:
     from steerlab.calibrate import calibrate
 
     train, val = make_pairs(tok, cfg.data, cfg.seed)
@@ -88,13 +91,15 @@ def fit(cfg: DictConfig, plan: Plan, model, tok, logger) -> dict:
         model=model, tok=tok, steer_layers=plan.steer_layers, loss_layer=plan.loss_layer, modules=list(cfg.layers.modules),
         train=train, val=val, personas=list(cfg.data.personas), template=cfg.data.template, layers_path=cfg.model.layers_path,
         batch_size=cfg.model.batch_size, readout_tokens=cfg.data.readout_tokens, seed=cfg.seed, logger=logger,
+        loss_layers=plan.loss_layers, train_cfg=cfg.train, loss_cfg=cfg.loss_space, folder=folder,
     )
     t0 = time.perf_counter()
     plan.method.fit(ctx)
     info = calibrate(ctx, plan.method)
     log.info("fitted %s on %d train pairs (%d val) in %.1f s; calibration separation %+.3f, flipped=%s",
              plan.method.name, len(train), len(val), time.perf_counter() - t0, info["calibration_separation"], info["calibration_flipped"])
-    return {**info, "n_train_pairs": len(train), "n_val_pairs": len(val), "fit_seconds": time.perf_counter() - t0}
+    trained = {f"train_{k}": v for k, v in plan.method.meta.get("train", {}).items()}
+    return {**info, **trained, "n_train_pairs": len(train), "n_val_pairs": len(val), "fit_seconds": time.perf_counter() - t0}
 
 
 def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
@@ -102,7 +107,7 @@ def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     from steerlab.metrics import item_y, summarize
 
     model, tok = models.load(cfg.model, cfg.seed)
-    fit_info = fit(cfg, plan, model, tok, logger)
+    fit_info = fit(cfg, plan, model, tok, logger, folder)
     save(plan.method, folder / "method")
     t0 = time.perf_counter()
     results = item_y(evaluate(model, tok, plan.method, plan.items, plan.coeffs, cfg.eval.batch_size), cfg.eval.pmass_min)

@@ -41,7 +41,7 @@ def tiny():
 @pytest.fixture(scope="session")
 def tiny_ctx(tiny):
     model, tok = tiny
-    return make_context(model, tok, data={"max_pairs": 48}, layers={"start": 1, "end": 4, "loss": 4}, batch_size=16)
+    return make_context(model, tok, data={"max_pairs": 48}, layers={"start": 1, "loss": 5}, batch_size=16)
 
 
 def logits(model, tok, texts: list[str]) -> torch.Tensor:

@@ -120,7 +120,7 @@ def test_other_families_steer_and_restore(arch):
     from steerlab.api import load_model, make_context
 
     model, tok = load_model(arch)
-    ctx = make_context(model, tok, data={"max_pairs": 16}, layers={"start": 1, "end": 4, "loss": 4})
+    ctx = make_context(model, tok, data={"max_pairs": 16}, layers={"start": 1, "loss": 5})
     for name in ("pca", "svd_delta"):
         m = build({"name": name, "norm_fraction": 0.5})
         m.fit(ctx)

@@ -9,7 +9,7 @@ import pytest
 
 from .conftest import launch
 
-QUICK = ["model=tiny_llama", "experiment=quick", "eval.pmass_min=0", "layers.start=1", "layers.end=4", "layers.loss=4"]
+QUICK = ["model=tiny_llama", "experiment=quick", "eval.pmass_min=0", "layers.start=1", "layers.loss=5"]
 
 
 def wandb_summary(run_dir):
@@ -49,3 +49,43 @@ def test_multirun_one_folder_and_wandb_run_each(tmp_path):
     for s in runs:
         assert len(list(s.parent.glob("wandb/offline-run-*"))) == 1
     assert sorted(json.loads(s.read_text())["method"] for s in runs) == ["pca", "pca", "prompt", "prompt"]
+
+
+def wandb_history(run_dir) -> list[dict]:
+    """Every history record of the run's offline .wandb log, as {key: value}."""
+    wb = next(run_dir.glob("wandb/offline-run-*"))
+    exe = str(__import__("pathlib").Path(sys.executable).parent / "wandb")
+    out = subprocess.run([exe, "leet", "inspect", "--json", str(wb)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = []
+    for line in out.stdout.splitlines():
+        rec = json.loads(line)
+        if rec.get("type") == "history":
+            rows.append(rec["history"]["item"])
+    return rows
+
+
+def test_trained_multirun_with_rotate_u_logs_per_layer_losses(tmp_path):
+    train = ["train.steps=4", "train.val_every=2", "data.max_pairs=32"]
+    proc = launch(["-m", *QUICK, *train, "adapter=ipissa,lora,pca", "rotate_u=true,false", "layers.loss_layers=[4]"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted((tmp_path / "outputs" / "multirun").glob("*/*/*/summary.json"))
+    assert len(runs) == 6
+    by_method = {}
+    for s in runs:
+        summary = json.loads(s.read_text())
+        assert {"gain", "effect", "rho", "delta_nll", "n_items", "coverage"} <= set(summary)
+        by_method.setdefault(summary["method"], []).append(s.parent)
+    assert sorted(by_method) == ["ipissa", "lora", "pca"]
+    for run in by_method["ipissa"] + by_method["lora"]:
+        keys = set().union(*wandb_history(run))
+        assert {"loss/proj/layer_4", "loss/proj/layer_5", "loss/coh", "loss/total", "lr", "grad_norm", "val/loss"} <= keys, keys
+        assert (run / "checkpoint" / "state.pt").is_file()
+    rotated = [json.loads((r / "method" / "method.json").read_text())["config"]["rotate_u"] for r in by_method["ipissa"]]
+    assert sorted(rotated) == [False, True]
+
+
+def test_trained_adapter_layers_at_the_loss_layer_fail_fast(tmp_path):
+    proc = launch([*QUICK, "adapter=ipissa", "layers.end=5"], tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert "error: adapter layers [5] are at or above the loss layer 5" in proc.stderr

@@ -32,3 +32,14 @@ def test_end_to_end_small_subset(tmp_path):
     s = json.loads(summary.read_text())
     assert s["n_items"] > 0 and s["coverage"] > 0.5 and s["pmass_mean"] > 0.3
     assert (summary.parent / "dose_response.png").is_file()
+
+
+def test_ipissa_end_to_end_short_schedule(tmp_path):
+    args = ["adapter=ipissa", "eval.limit=6", "data.max_pairs=24", "train.steps=3", "train.val_every=3", "metric.n_boot=100", "logger=none"]
+    proc = launch(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (summary,) = list((tmp_path / "outputs").rglob("summary.json"))
+    s = json.loads(summary.read_text())
+    assert s["method"] == "ipissa" and s["n_items"] > 0 and s["coverage"] > 0.5
+    assert s["steer_layers"] == list(range(9, 24)) and s["loss_layer"] == 24
+    assert (summary.parent / "method" / "tensors.safetensors").is_file() and (summary.parent / "report.md").is_file()

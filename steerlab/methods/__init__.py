@@ -12,7 +12,9 @@ from safetensors.torch import load_file, save_file
 
 from steerlab.errors import ConfigError
 from steerlab.methods.base import FitContext, Method
+from steerlab.methods.ipissa import IPissaConfig, IPissaMethod
 from steerlab.methods.mean import MeanConfig, MeanMethod
+from steerlab.methods.peft_adapters import PeftAdapterConfig, PeftMethod
 from steerlab.methods.pca import PCAConfig, PCAMethod
 from steerlab.methods.prompt import PromptConfig, PromptMethod
 from steerlab.methods.random_dir import RandomConfig, RandomMethod
@@ -25,8 +27,18 @@ REGISTRY: dict[str, tuple[type, type[Method]]] = {
     "random": (RandomConfig, RandomMethod),
     "svd_delta": (SVDDeltaConfig, SVDDeltaMethod),
     "prompt": (PromptConfig, PromptMethod),
+    "ipissa": (IPissaConfig, IPissaMethod),
+    "lora": (PeftAdapterConfig, PeftMethod),
+    "dora": (PeftAdapterConfig, PeftMethod),
+    "pissa": (PeftAdapterConfig, PeftMethod),
+    "oft": (PeftAdapterConfig, PeftMethod),
 }
-__all__ = ["REGISTRY", "FitContext", "Method", "SteeringVector", "build", "steer", "save", "load"]
+__all__ = ["REGISTRY", "FitContext", "Method", "SteeringVector", "build", "steer", "save", "load", "merge", "trainable_names"]
+
+
+def trainable_names() -> list[str]:
+    """Methods trained by steerlab.train (the contract tests run over these)."""
+    return sorted(n for n, (_, cls) in REGISTRY.items() if getattr(cls, "trainable_method", False))
 
 
 def build(cfg) -> Method:
@@ -45,6 +57,13 @@ def steer(model, method: Method, coeff: float) -> Iterator[None]:
     """`with steer(model, method, c):` — the model steered by c (sign-calibrated); restored exactly on exit."""
     with method.apply(model, float(coeff) * method.sign):
         yield
+
+
+def merge(model, method: Method, coeff: float) -> None:
+    """Fold a trained adapter at coefficient `coeff` (sign-calibrated) into the model's weights and remove it."""
+    if not hasattr(method, "merge"):
+        raise ConfigError(f"{method.name} is not a weight adapter; only trained adapters can be merged")
+    method.merge(model, float(coeff) * method.sign)
 
 
 def save(method: Method, folder: str | Path) -> Path:

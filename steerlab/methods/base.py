@@ -28,6 +28,10 @@ class FitContext:
     readout_tokens: int = 1
     seed: int = 0
     logger: Any = None
+    loss_layers: list[int] | None = None  # trained adapters: all loss layers (None = [loss_layer])
+    train_cfg: Any = None  # TrainConfig (None = defaults)
+    loss_cfg: Any = None  # LossSpaceConfig (None = defaults)
+    folder: Any = None  # run folder for checkpoints (None = no checkpoints)
     cache: dict = field(default_factory=dict)  # (key, 'pos'|'neg') -> [n_pairs, d]: states already extracted
 
     def layer_states(self, layers: list[int]) -> tuple[dict, dict]:
@@ -67,6 +71,9 @@ class Method:
 
     def check_coeffs(self, coeffs: list[float]) -> None:
         """Raise ConfigError if the method cannot run at some coefficient (called before any model work)."""
+
+    def check_layers(self, steer_layers: list[int], loss_layers: list[int]) -> None:
+        """Raise ConfigError if the method cannot work on these layers (called before any model work)."""
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {}

@@ -63,7 +63,7 @@ class VectorMethod(Method):
         raise NotImplementedError
 
     def fit(self, ctx: FitContext) -> None:
-        pos, neg = ctx.layer_states(sorted(set(ctx.steer_layers) | {ctx.loss_layer}))  # one pass, reused by calibration
+        pos, neg = ctx.layer_states(sorted(set(ctx.steer_layers) | {ctx.loss_layer - 1}))  # one pass, reused by calibration
         vecs, norms = {}, {}
         for l in ctx.steer_layers:
             norms[l] = float(torch.cat([pos[l], neg[l]]).norm(dim=-1).mean())

@@ -1,0 +1,175 @@
+"""The one training loop of every trained adapter (SPEC §3): cached reference, α = ±1 per step, checkpoints, early stop."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from steerlab.checkpoint import Checkpoint
+from steerlab.config import LossSpaceConfig, TrainConfig
+from steerlab.errors import TrainingError
+from steerlab.hooks import capture_outputs
+from steerlab.layers import decoder_layers, readout
+from steerlab.loss import ContrastiveLoss, Reference, basis
+from steerlab.methods.base import FitContext
+from steerlab.models import device_of
+
+log = logging.getLogger(__name__)
+
+
+def warmup_cosine(optimizer, total_steps: int, warmup: float = 0.1):
+    """Linear warm-up over a fraction of the steps, then cosine decay (transformers' schedule)."""
+    return get_cosine_schedule_with_warmup(optimizer, math.ceil(warmup * total_steps), total_steps)
+
+
+class PairData:
+    """Pairs tokenized once; `batch(idx)` pads positive then negative prompts (left padding) into one batch."""
+
+    def __init__(self, tok, pairs):
+        self.tok = tok
+        self.pos = tok([p.pos for p in pairs], add_special_tokens=False)["input_ids"]
+        self.neg = tok([p.neg for p in pairs], add_special_tokens=False)["input_ids"]
+
+    def __len__(self):
+        return len(self.pos)
+
+    def batch(self, idx: torch.Tensor, device) -> dict:
+        rows = [{"input_ids": self.pos[i]} for i in idx.tolist()] + [{"input_ids": self.neg[i]} for i in idx.tolist()]
+        return {k: v.to(device) for k, v in self.tok.pad(rows, return_tensors="pt", padding=True).items()}
+
+
+def forward(model, batch: dict, readouts: dict, k: int) -> tuple[dict, dict, torch.Tensor, torch.Tensor]:
+    """Hidden states at the loss layers [B, K, d] (pos, neg) and log-probs of the last K tokens [B, K] (pos, neg)."""
+    with capture_outputs(readouts) as store:
+        logits = model(**batch, logits_to_keep=k + 1).logits[:, :-1]
+    lp = torch.log_softmax(logits.float(), -1).gather(-1, batch["input_ids"][:, -k:, None])[..., 0]
+    half = lp.shape[0] // 2
+    h = {l: store[l][:, -k:] for l in readouts}
+    return {l: t[:half] for l, t in h.items()}, {l: t[half:] for l, t in h.items()}, lp[:half], lp[half:]
+
+
+@torch.no_grad()
+def reference(model, data: PairData, readouts: dict, k: int, batch_pairs: int) -> Reference:
+    """α = 0 hidden states and log-probs for every pair, once (the adapter is off at α = 0)."""
+    parts = []
+    for start in tqdm(range(0, len(data), batch_pairs), desc="reference", leave=False, disable=None):
+        idx = torch.arange(start, min(start + batch_pairs, len(data)))
+        hp, hn, lpp, lpn = forward(model, data.batch(idx, device_of(model)), readouts, k)
+        parts.append(({l: t.float().cpu() for l, t in hp.items()}, {l: t.float().cpu() for l, t in hn.items()}, lpp.cpu(), lpn.cpu()))
+    cat = lambda i: {l: torch.cat([p[i][l] for p in parts]) for l in readouts}  # noqa: E731
+    return Reference(cat(0), cat(1), torch.cat([p[2] for p in parts]), torch.cat([p[3] for p in parts]))
+
+
+def batch_indices(n: int, size: int, micro: int, seed: int) -> torch.Tensor:
+    """Pair indices of micro-batch number `micro`: a fixed function of (seed, micro), so resumed runs see the same data."""
+    per_epoch = max(1, n // size)
+    epoch, pos = divmod(micro, per_epoch)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    return order[pos * size : pos * size + size] if n >= size else order
+
+
+class Trainer:
+    def __init__(self, ctx: FitContext, method):
+        self.ctx, self.method, self.model = ctx, method, ctx.model
+        self.cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), ctx.train_cfg or {})
+        self.lcfg = OmegaConf.merge(OmegaConf.structured(LossSpaceConfig), ctx.loss_cfg or {})
+        self.k = self.lcfg.tokens
+        layers = decoder_layers(self.model, ctx.layers_path)
+        self.readouts = {l: readout(layers, l) for l in ctx.loss_layers or [ctx.loss_layer]}
+        self.data, self.val = PairData(ctx.tok, ctx.train), PairData(ctx.tok, ctx.val)
+        t0 = time.perf_counter()
+        self.ref = reference(self.model, self.data, self.readouts, self.k, self.cfg.batch_pairs)
+        self.val_ref = reference(self.model, self.val, self.readouts, self.k, self.cfg.batch_pairs) if len(self.val) else None
+        self.loss = ContrastiveLoss(self.lcfg, self.ref, {l: basis(layers, l, self.lcfg) for l in self.readouts})
+        self.val_loss_fn = ContrastiveLoss(self.lcfg, self.val_ref, self.loss.bases) if self.val_ref is not None else None
+        log.info("reference cached for %d train / %d val pairs in %.1f s", len(self.data), len(self.val), time.perf_counter() - t0)
+        self.params = method.trainable()
+        self.opt = instantiate(self.cfg.optimizer, params=list(self.params.values()))
+        self.sched = instantiate(self.cfg.scheduler)(self.opt, total_steps=self.cfg.steps)
+
+    def pass_terms(self, data, ref, loss_fn, idx, alpha, backward_scale: float | None) -> dict[str, float]:
+        """One α on one micro-batch: loss components (and their gradient when `backward_scale` is given)."""
+        with self.method.apply(self.model, alpha):
+            hp, hn, lpp, lpn = forward(self.model, data.batch(idx, device_of(self.model)), self.readouts, self.k)
+            terms = loss_fn.terms(alpha, hp, hn, lpp, lpn, ref.take(idx, device_of(self.model)), idx)
+            total = sum(terms.values())
+            if backward_scale is not None and total.requires_grad:
+                (total * backward_scale).backward()
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    def step(self, step: int) -> dict[str, float]:
+        cfg, comps = self.cfg, {}
+        self.opt.zero_grad(set_to_none=True)
+        for a in range(cfg.grad_accum):
+            idx = batch_indices(len(self.data), cfg.batch_pairs, step * cfg.grad_accum + a, self.ctx.seed)
+            for alpha in (1.0, -1.0):
+                for name, value in self.pass_terms(self.data, self.ref, self.loss, idx, alpha, 1.0 / cfg.grad_accum).items():
+                    if not math.isfinite(value):
+                        raise TrainingError(f"step {step}: loss component {name!r} is {value} at alpha={alpha:+g}")
+                    comps[name] = comps.get(name, 0.0) + value / cfg.grad_accum
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.max_grad_norm or float("inf")))
+        if not math.isfinite(grad_norm):
+            raise TrainingError(f"step {step}: gradient norm is {grad_norm}")
+        self.opt.step()
+        self.sched.step()
+        out = {f"loss/{k}": v for k, v in comps.items()}
+        out.update({"loss/total": sum(comps.values()), "lr": self.opt.param_groups[0]["lr"], "grad_norm": grad_norm})
+        return out
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        total, n = 0.0, 0
+        for start in range(0, len(self.val), self.cfg.batch_pairs):
+            idx = torch.arange(start, min(start + self.cfg.batch_pairs, len(self.val)))
+            for alpha in (1.0, -1.0):
+                total += sum(self.pass_terms(self.val, self.val_ref, self.val_loss_fn, idx, alpha, None).values()) * len(idx)
+            n += len(idx)
+        return total / max(n, 1)
+
+
+def train(ctx: FitContext, method) -> dict:
+    """Train `method`'s adapter on ctx.train; returns what happened (steps, losses, early stop, resume)."""
+    tr = Trainer(ctx, method)
+    cfg = tr.cfg
+    ck = Checkpoint(ctx.folder, {"adapter": method.cfg, "train": cfg, "loss": tr.lcfg, "seed": ctx.seed})
+    st = ck.restore(tr) if cfg.resume else None
+    st = st or {"step": 0, "best_val": float("inf"), "best": None, "bad": 0, "done": False, "resumed_from": None}
+    t0 = time.perf_counter()
+    bar = tqdm(range(st["step"], cfg.steps), desc=f"train {method.name}", disable=None)
+    for step in bar if not st["done"] else []:
+        try:
+            metrics = tr.step(step)
+        except TrainingError as err:
+            path = ck.save(tr, st)
+            raise TrainingError(f"{err}; last good checkpoint: {path or 'none (no run folder)'}") from None
+        st["step"] = step + 1
+        if cfg.val_every and st["step"] % cfg.val_every == 0 and tr.val_ref is not None:
+            metrics["val/loss"] = val = tr.validate()
+            if val < st["best_val"] - 1e-6:
+                st.update(best_val=val, bad=0, best={k: p.detach().clone() for k, p in tr.params.items()})
+            else:
+                st["bad"] += 1
+        ctx.logger and ctx.logger.log(metrics, step=step)
+        if "val/loss" in metrics:
+            log.info("step %d/%d: train loss %.4f, val loss %.4f", st["step"], cfg.steps, metrics["loss/total"], metrics["val/loss"])
+        bar.set_postfix(loss=f"{metrics['loss/total']:.3f}")
+        stop = cfg.val_every and st["bad"] >= cfg.patience
+        if stop or (cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0):
+            ck.save(tr, st)
+        if stop:
+            log.info("early stop at step %d: no validation improvement in %d checks", st["step"], cfg.patience)
+            break
+    if st["best"] is not None:
+        with torch.no_grad():
+            for k, p in tr.params.items():
+                p.copy_(st["best"][k])
+    st["done"] = True
+    ck.save(tr, st)
+    log.info("trained %s for %d steps in %.1f s (best val loss %.4f)", method.name, st["step"], time.perf_counter() - t0, st["best_val"])
+    return {"steps": st["step"], "best_val_loss": st["best_val"], "resumed_from": st["resumed_from"], "train_seconds": time.perf_counter() - t0}
