@@ -17,6 +17,7 @@ test *ARGS:
 bench:
     {{py}} bench/model_load.py
     {{py}} bench/eval_throughput.py
+    {{py}} bench/train_step.py
 
 # a sweep file from sweeps/, e.g. `just sweep baselines`
 sweep NAME *ARGS:
