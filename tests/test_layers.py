@@ -2,7 +2,7 @@ import pytest
 
 from steerlab.config import LayersConfig
 from steerlab.errors import ConfigError
-from steerlab.layers import decoder_layers, find_modules, position, steer_layers
+from steerlab.layers import decoder_layers, find_modules, loss_layer, loss_layers, position, steer_layers
 
 
 def test_positions_fraction_index_negative():
@@ -20,7 +20,12 @@ def test_out_of_range_names_key(value):
 
 
 def test_default_range_and_indices():
-    assert steer_layers(LayersConfig(), 30) == list(range(9, 28))
+    assert steer_layers(LayersConfig(), 30) == list(range(9, 24))  # end null: just below the read-out layer 24
+    assert loss_layer(LayersConfig(), 30) == 24
+    assert steer_layers(LayersConfig(end=-3), 30) == list(range(9, 28))
+    assert loss_layers(LayersConfig(loss_layers=[0.5, -2]), 30) == [15, 24, 28]
+    with pytest.raises(ConfigError, match="at least 1"):
+        loss_layer(LayersConfig(loss=0), 30)
     assert steer_layers(LayersConfig(indices=[0.5, 3, -1]), 10) == [3, 5, 9]
     with pytest.raises(ConfigError, match="after"):
         steer_layers(LayersConfig(start=8, end=2), 10)

@@ -4,7 +4,7 @@ import torch
 
 from steerlab.calibrate import calibrate
 from steerlab.errors import ConfigError
-from steerlab.methods import REGISTRY, SteeringVector, build, load, save, steer
+from steerlab.methods import REGISTRY, SteeringVector, build, load, save, steer, trainable_names
 from steerlab.methods.pca import PcaVariant, pca_direction
 
 from .conftest import logits
@@ -12,7 +12,7 @@ from .conftest import logits
 PROMPTS = ["<|im_start|>user\nShould you tell the truth?<|im_end|>\n<|im_start|>assistant\nMy choice:", "The weather today is"]
 
 
-@pytest.fixture(scope="module", params=sorted(REGISTRY))
+@pytest.fixture(scope="module", params=sorted(set(REGISTRY) - set(trainable_names())))  # trained: test_trained.py
 def fitted(request, tiny, tiny_ctx):
     method = build({"name": request.param, "norm_fraction": 0.5} if request.param != "prompt" else {"name": "prompt"})
     method.fit(tiny_ctx)

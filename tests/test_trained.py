@@ -194,3 +194,18 @@ def test_loss_variants_train_and_log_each_component(loss):
     kind = loss.get("loss_type", "proj")
     assert {f"loss/{kind}/layer_4", f"loss/{kind}/layer_5", "loss/coh", "loss/total", "lr", "grad_norm"} <= set(seen[-1])
     assert ("loss/mono" in seen[-1]) == bool(loss.get("mono_weight"))
+
+
+@pytest.mark.parametrize("arch", ["tiny_qwen3", "tiny_gemma3"])
+@pytest.mark.parametrize("name", trainable_names())
+def test_other_families_attach_steer_and_restore(arch, name):
+    model, tok = load_model(arch)
+    base = logits(model, tok, TEXTS)
+    ctx = make_context(model, tok, data={"max_pairs": 16}, layers=LAYERS, train={"steps": 3, "val_every": 0})  # step 0 is warm-up (lr 0)
+    method = build({"name": name, "r": 4})
+    method.fit(ctx)
+    with steer(model, method, 0.0):
+        assert torch.equal(logits(model, tok, TEXTS), base)
+    with steer(model, method, 1.0):
+        out = logits(model, tok, TEXTS)
+    assert torch.isfinite(out).all() and not torch.equal(out, base)

@@ -127,7 +127,7 @@ class InnerPiSSALinear(nn.Module):
 
     def residual(self) -> torch.Tensor:
         """W_res = W − U_r diag(S_r) V_rᵀ (not stored; for checks)."""
-        return self.base.weight.float() - (self.u * self.s) @ self.v.T
+        return self.base.weight.detach().float() - (self.u * self.s) @ self.v.T
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)
