@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-COLS = ["S(-1)", "S(+0)", "S(+1)", "effect", "rho", "delta_nll", "gain", "gain_ci_low", "gain_ci_high", "t", "p"]
+COLS = ["S(-1)", "S(+0)", "S(+1)", "effect", "rho", "delta_nll", "gain", "gain_ci_low", "gain_ci_high", "t", "p", "calibration_separation"]
 
 
 def rows(folders: list[str]) -> pd.DataFrame:
