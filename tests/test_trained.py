@@ -209,3 +209,13 @@ def test_other_families_attach_steer_and_restore(arch, name):
     with steer(model, method, 1.0):
         out = logits(model, tok, TEXTS)
     assert torch.isfinite(out).all() and not torch.equal(out, base)
+
+
+def test_data_aware_selection_on_a_model():
+    model, tok = fresh()
+    base = logits(model, tok, TEXTS)
+    method = fit("ipissa", model, tok, data=DATA, layers=LAYERS, train={"steps": 2, "val_every": 0}, r=8, select="data")
+    picked = [w.index.tolist() for w in method.wrappers.values()]
+    assert all(len(set(i)) == 8 for i in picked) and any(i != list(range(8)) for i in picked)
+    with steer(model, method, 0.0):
+        assert torch.equal(logits(model, tok, TEXTS), base)

@@ -91,12 +91,13 @@ def select_components(s: torch.Tensor, v: torch.Tensor, r: int, mode: Select, x_
 class InnerPiSSALinear(nn.Module):
     """Wraps a Linear; `alpha` is set at run time, and α = 0 calls the wrapped layer untouched."""
 
-    def __init__(self, base: nn.Linear, cfg, index: torch.Tensor | None = None, generator: torch.Generator | None = None):
+    def __init__(self, base: nn.Linear, cfg, stats: tuple | None = None, generator: torch.Generator | None = None):
+        """`stats` = (positive inputs, negative inputs) [n, d_in] for `select=data`; None = top-r."""
         super().__init__()
         self.base, self.cfg, self.alpha = base, cfg, 0.0
         w = base.weight.detach().float()
         u, s, vh = torch.linalg.svd(w, full_matrices=False)
-        index = torch.arange(min(cfg.r, s.numel())) if index is None else index
+        index = select_components(s, vh.T, cfg.r, Select(cfg.select), *(stats or (None, None)))
         dev = base.weight.device
         self.register_buffer("u", u[:, index].contiguous().to(dev))
         self.register_buffer("s", s[index].contiguous().to(dev))
@@ -149,11 +150,8 @@ class IPissaMethod(TrainedMethod):
 
     def attach(self, model, generator, stats) -> None:
         for key, (parent, attr, lin) in self.targets(model).items():
-            index = None
-            if stats is not None:
-                _, s, vh = torch.linalg.svd(lin.weight.detach().float(), full_matrices=False)
-                index = select_components(s, vh.T, self.cfg.r, Select(self.cfg.select), stats[(key, "pos")], stats[(key, "neg")])
-            self.wrappers[key] = InnerPiSSALinear(lin, self.cfg, index, generator)
+            data = None if stats is None else (stats[(key, "pos")], stats[(key, "neg")])
+            self.wrappers[key] = InnerPiSSALinear(lin, self.cfg, data, generator)
             setattr(parent, attr, self.wrappers[key])
 
     def _tensors(self, params: bool) -> dict:
