@@ -17,7 +17,6 @@ import time
 import torch
 
 from steerlab.api import load_model, make_context
-from steerlab.loss import Reference
 from steerlab.methods import build
 from steerlab.train import Trainer, forward
 
@@ -25,12 +24,10 @@ from steerlab.train import Trainer, forward
 class RecomputeTrainer(Trainer):
     """The anchor's way: the reference forward runs again for every micro-batch."""
 
-    def pass_terms(self, data, ref, loss_fn, idx, alpha, backward_scale):
+    def pass_terms(self, batch, loss_fn, idx, alpha, backward_scale):
         with torch.no_grad():
-            hp, hn, lpp, lpn = forward(self.model, data.batch(idx, "cpu"), self.readouts, self.k)
-        fresh = Reference({l: t.float() for l, t in hp.items()}, {l: t.float() for l, t in hn.items()}, lpp, lpn)
-        fresh.take = lambda _idx, _dev: fresh  # already the batch
-        return super().pass_terms(data, fresh, loss_fn, idx, alpha, backward_scale)
+            forward(self.model, batch, self.readouts, self.k)  # the α = 0 pass the cache saves (result unused)
+        return super().pass_terms(batch, loss_fn, idx, alpha, backward_scale)
 
 
 def trainer(args: dict, name: str, cls=Trainer) -> Trainer:

@@ -27,9 +27,6 @@ class Reference:
     lp_pos: torch.Tensor
     lp_neg: torch.Tensor
 
-    def take(self, idx: torch.Tensor, device) -> "Reference":
-        pick = lambda t: t[idx].to(device)  # noqa: E731
-        return Reference({l: pick(t) for l, t in self.h_pos.items()}, {l: pick(t) for l, t in self.h_neg.items()}, pick(self.lp_pos), pick(self.lp_neg))
 
 
 def basis(layers, loss_layer: int, cfg) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -49,7 +46,8 @@ def basis(layers, loss_layer: int, cfg) -> tuple[torch.Tensor | None, torch.Tens
 
 
 class ContrastiveLoss:
-    """Fixed parts of the loss (basis, preference direction, unit per layer), built from the training reference."""
+    """Fixed parts of the loss for one pair set: basis, preference direction, unit, and the reference separations
+    and log-probs per pair (the α = 0 side of every term, computed once)."""
 
     def __init__(self, cfg, ref: Reference, bases: dict[int, tuple]):
         self.cfg, self.bases = cfg, bases
@@ -58,6 +56,9 @@ class ContrastiveLoss:
             coords = torch.cat([self.coords(ref.h_pos[l], l), self.coords(ref.h_neg[l], l)])
             self.unit[l] = float(coords.norm(dim=-1).mean().clamp_min(1e-12))
             self.dirs[l] = self.direction(self.coords(ref.h_pos[l], l).mean(1) - self.coords(ref.h_neg[l], l).mean(1))
+        everyone = torch.arange(ref.lp_pos.shape[0])
+        self.s_ref = {l: self.separation(ref.h_pos[l], ref.h_neg[l], l, everyone) for l in ref.h_pos}  # constant: once
+        self.lp_pos, self.lp_neg = ref.lp_pos, ref.lp_neg
 
     def coords(self, h: torch.Tensor, layer: int) -> torch.Tensor:
         b, s = self.bases[layer]
@@ -82,19 +83,20 @@ class ContrastiveLoss:
         diff = self.coords(h_pos, layer) - self.coords(h_neg, layer)
         return (diff * d).sum(-1).mean(-1) / self.unit[layer]
 
-    def terms(self, alpha: float, h_pos: dict, h_neg: dict, lp_pos, lp_neg, ref: Reference, idx) -> dict[str, torch.Tensor]:
-        """Loss components for one coefficient α = ±1 on a batch (ref already restricted to the batch)."""
-        c, out = self.cfg, {}
+    def terms(self, alpha: float, h_pos: dict, h_neg: dict, lp_pos, lp_neg, idx) -> dict[str, torch.Tensor]:
+        """Loss components for one coefficient α = ±1 on the batch of pairs `idx`."""
+        c, out, dev = self.cfg, {}, lp_pos.device
         for l in h_pos:
-            gap = alpha * (self.separation(h_pos[l], h_neg[l], l, idx) - self.separation(ref.h_pos[l], ref.h_neg[l], l, idx))
+            gap = alpha * (self.separation(h_pos[l], h_neg[l], l, idx) - self.s_ref[l][idx].to(dev))
             if LossType(c.loss_type) == LossType.logsigmoid:
                 out[f"logsigmoid/layer_{l}"] = -F.logsigmoid(c.beta * gap).mean()
             else:
                 out[f"proj/layer_{l}"] = -(torch.sign(gap) * torch.log1p(gap.abs()) if c.symlog else gap).mean()
+        ref_pos, ref_neg = self.lp_pos[idx].to(dev), self.lp_neg[idx].to(dev)
         if c.coh_weight:
-            drop = torch.cat([ref.lp_pos - lp_pos, ref.lp_neg - lp_neg])
+            drop = torch.cat([ref_pos - lp_pos, ref_neg - lp_neg])
             out["coh"] = c.coh_weight * F.relu(drop - c.coh_margin).mean()
         if c.mono_weight:
-            shift = (lp_pos.mean(-1) - lp_neg.mean(-1)) - (ref.lp_pos.mean(-1) - ref.lp_neg.mean(-1))
+            shift = (lp_pos.mean(-1) - lp_neg.mean(-1)) - (ref_pos.mean(-1) - ref_neg.mean(-1))
             out["mono"] = c.mono_weight * F.relu(c.mono_margin - alpha * shift).mean()
         return out

@@ -84,20 +84,20 @@ class Trainer:
         self.readouts = {l: readout(layers, l) for l in ctx.loss_layers or [ctx.loss_layer]}
         self.data, self.val = PairData(ctx.tok, ctx.train), PairData(ctx.tok, ctx.val)
         t0 = time.perf_counter()
-        self.ref = reference(self.model, self.data, self.readouts, self.k, self.cfg.batch_pairs)
-        self.val_ref = reference(self.model, self.val, self.readouts, self.k, self.cfg.batch_pairs) if len(self.val) else None
-        self.loss = ContrastiveLoss(self.lcfg, self.ref, {l: basis(layers, l, self.lcfg) for l in self.readouts})
-        self.val_loss_fn = ContrastiveLoss(self.lcfg, self.val_ref, self.loss.bases) if self.val_ref is not None else None
+        ref = reference(self.model, self.data, self.readouts, self.k, self.cfg.batch_pairs)
+        self.loss = ContrastiveLoss(self.lcfg, ref, {l: basis(layers, l, self.lcfg) for l in self.readouts})
+        val_ref = reference(self.model, self.val, self.readouts, self.k, self.cfg.batch_pairs) if len(self.val) else None
+        self.val_loss_fn = ContrastiveLoss(self.lcfg, val_ref, self.loss.bases) if val_ref is not None else None
         log.info("reference cached for %d train / %d val pairs in %.1f s", len(self.data), len(self.val), time.perf_counter() - t0)
         self.params = method.trainable()
         self.opt = instantiate(self.cfg.optimizer, params=list(self.params.values()))
         self.sched = instantiate(self.cfg.scheduler)(self.opt, total_steps=self.cfg.steps)
 
-    def pass_terms(self, data, ref, loss_fn, idx, alpha, backward_scale: float | None) -> dict[str, float]:
+    def pass_terms(self, batch: dict, loss_fn, idx, alpha, backward_scale: float | None) -> dict[str, float]:
         """One α on one micro-batch: loss components (and their gradient when `backward_scale` is given)."""
         with self.method.apply(self.model, alpha):
-            hp, hn, lpp, lpn = forward(self.model, data.batch(idx, device_of(self.model)), self.readouts, self.k)
-            terms = loss_fn.terms(alpha, hp, hn, lpp, lpn, ref.take(idx, device_of(self.model)), idx)
+            hp, hn, lpp, lpn = forward(self.model, batch, self.readouts, self.k)
+            terms = loss_fn.terms(alpha, hp, hn, lpp, lpn, idx)
             total = sum(terms.values())
             if backward_scale is not None and total.requires_grad:
                 (total * backward_scale).backward()
@@ -108,8 +108,9 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         for a in range(cfg.grad_accum):
             idx = batch_indices(len(self.data), cfg.batch_pairs, step * cfg.grad_accum + a, self.ctx.seed)
+            batch = self.data.batch(idx, device_of(self.model))
             for alpha in (1.0, -1.0):
-                for name, value in self.pass_terms(self.data, self.ref, self.loss, idx, alpha, 1.0 / cfg.grad_accum).items():
+                for name, value in self.pass_terms(batch, self.loss, idx, alpha, 1.0 / cfg.grad_accum).items():
                     if not math.isfinite(value):
                         raise TrainingError(f"step {step}: loss component {name!r} is {value} at alpha={alpha:+g}")
                     comps[name] = comps.get(name, 0.0) + value / cfg.grad_accum
@@ -127,8 +128,9 @@ class Trainer:
         total, n = 0.0, 0
         for start in range(0, len(self.val), self.cfg.batch_pairs):
             idx = torch.arange(start, min(start + self.cfg.batch_pairs, len(self.val)))
+            batch = self.val.batch(idx, device_of(self.model))
             for alpha in (1.0, -1.0):
-                total += sum(self.pass_terms(self.val, self.val_ref, self.val_loss_fn, idx, alpha, None).values()) * len(idx)
+                total += sum(self.pass_terms(batch, self.val_loss_fn, idx, alpha, None).values()) * len(idx)
             n += len(idx)
         return total / max(n, 1)
 
@@ -149,7 +151,7 @@ def train(ctx: FitContext, method) -> dict:
             path = ck.save(tr, st)
             raise TrainingError(f"{err}; last good checkpoint: {path or 'none (no run folder)'}") from None
         st["step"] = step + 1
-        if cfg.val_every and st["step"] % cfg.val_every == 0 and tr.val_ref is not None:
+        if cfg.val_every and st["step"] % cfg.val_every == 0 and tr.val_loss_fn is not None:
             metrics["val/loss"] = val = tr.validate()
             if val < st["best_val"] - 1e-6:
                 st.update(best_val=val, bad=0, best={k: p.detach().clone() for k, p in tr.params.items()})

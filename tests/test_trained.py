@@ -85,7 +85,7 @@ def test_every_adapter_layer_gets_gradient(name):
     method = build({"name": name, "r": 8})
     method.prepare(ctx)
     tr = Trainer(ctx, method)
-    tr.pass_terms(tr.data, tr.ref, tr.loss, torch.arange(8), 1.0, 1.0)
+    tr.pass_terms(tr.data.batch(torch.arange(8), "cpu"), tr.loss, torch.arange(8), 1.0, 1.0)
     grads = {}
     for key, p in method.trainable().items():
         layer = int(key.split(".")[0])

@@ -40,6 +40,11 @@ class Scaled(nn.Module):
         return w * self.box["alpha"]
 
 
+def unit_scale(layer) -> float:
+    """LoRA scaling at c = 1 (alpha / r), the factor of the PiSSA initial-adapter offset."""
+    return layer.lora_alpha[ADAPTER] / layer.r[ADAPTER]
+
+
 class PeftMethod(TrainedMethod):
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -77,7 +82,7 @@ class PeftMethod(TrainedMethod):
             if self.box["alpha"] == 0:
                 return None
             a0, b0 = self.initial[key]
-            s = self.box["alpha"] * layer.lora_alpha[ADAPTER] / layer.r[ADAPTER]
+            s = self.box["alpha"] * unit_scale(layer)
             return output - s * ((args[0].to(a0.dtype) @ a0.T) @ b0.T).to(output.dtype)
 
         return hook
@@ -110,6 +115,6 @@ class PeftMethod(TrainedMethod):
             layer.merge()
             if key in self.initial:
                 a0, b0 = self.initial[key]
-                base.weight -= alpha * layer.lora_alpha[ADAPTER] / layer.r[ADAPTER] * (b0 @ a0).to(base.weight.dtype)
+                base.weight -= alpha * unit_scale(layer) * (b0 @ a0).to(base.weight.dtype)
             setattr(parent, attr, base)
         self.layers, self.initial, self.model = {}, {}, None
