@@ -50,16 +50,40 @@ def console_handler():
 
 
 def task(cfg) -> float:
-    """The Hydra task: run one experiment. A user error in a single run exits 2 with one line on stderr."""
+    """The Hydra task: run one experiment.
+
+    A single run turns a user error into one line and exit 2. In a multirun a failing job (any exception)
+    is recorded in its run folder's status.json and returns NaN, so the other jobs go on and the sweep
+    report lists it.
+    """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     from steerlab.run import run  # heavy imports only after the config composed
 
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         return run(cfg)
     except SteerlabError as ex:
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise
+        if multirun:
+            return failed(cfg, ex)
         print(f"error: {one_line(ex)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except Exception as ex:  # noqa: BLE001 - a crash in one sweep job must not take the others down
+        if multirun:
+            return failed(cfg, ex)
+        raise
+
+
+def failed(cfg, ex: BaseException) -> float:
+    import logging
+    import traceback
+
+    from steerlab.reuse import write_status
+    from steerlab.run import run_dir_of, task_overrides
+
+    folder = run_dir_of(cfg)
+    message = one_line(ex) if isinstance(ex, (SteerlabError, HydraException, OmegaConfBaseException)) else f"{type(ex).__name__}: {ex}"
+    write_status(folder, "failed", error=message, overrides=task_overrides(), traceback=traceback.format_exc(limit=20))
+    logging.getLogger("steerlab").error("job failed: %s (details in %s/status.json)", message, folder)
+    return float("nan")

@@ -133,6 +133,7 @@ class EvalConfig:
     coeffs: List[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0])
     limit: Optional[int] = None  # keep the first N dilemmas (quick runs)
     pmass_min: float = 0.05  # items with p(yes)+p(no) below this are NaN
+    val_fraction: float = 0.25  # dilemmas held out for tuning (launch.py returns their Gain); the rest are reported
     batch_size: int = 16
 
 
@@ -172,6 +173,8 @@ class Config:
     seed: int = 0
     rotate_u: bool = False
     out_dir: Optional[str] = None  # run folder; None = Hydra's output dir
+    reuse: bool = True  # a multirun cell whose effective config already has a finished result reuses it
+    results_index: str = "outputs/index"  # where finished runs are recorded by identity (conf/config.yaml sets it)
     experiment: Any = None
 
 

@@ -7,6 +7,7 @@ import logging
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from steerlab.config import EvalConfig, EvalSource
@@ -140,3 +141,16 @@ def labels(items: pd.DataFrame, value: str) -> pd.Series:
 
 def all_values(items: pd.DataFrame) -> list[str]:
     return sorted({t for tags in items["tags"] for t in tags})
+
+
+def split(items: pd.DataFrame, val_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(validation, test) items, split by dilemma with a fixed shuffle that does not depend on the run seed.
+
+    Tuning (Optuna, early choices) reads the validation Gain; reports use the test items only.
+    """
+    ids = items["dilemma_idx"].drop_duplicates().sort_values().to_numpy()
+    n_val = int(round(val_fraction * len(ids)))
+    order = np.random.default_rng(20251).permutation(len(ids))
+    val_ids = set(ids[order[:n_val]].tolist())
+    is_val = items["dilemma_idx"].isin(val_ids)
+    return items[is_val], items[~is_val]

@@ -43,6 +43,23 @@ def flat_config(cfg: DictConfig) -> dict:
     return out
 
 
+def sweep_group(sweep_dir) -> str:
+    """W&B group of every run of one multirun: `sweep-<date>_<time>` from the sweep folder's last two parts."""
+    return "sweep-" + "_".join(Path(sweep_dir).parts[-2:])
+
+
+def run_group(cfg: DictConfig) -> str | None:
+    """logger.group if set; otherwise the sweep's group for multirun jobs, and none for single runs."""
+    if cfg.logger.group:
+        return cfg.logger.group
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return sweep_group(HydraConfig.get().sweep.dir)
+    return None
+
+
 def wandb_mode(mode: str) -> str:
     if mode == "auto":
         return "online" if os.environ.get("WANDB_API_KEY") else "offline"
@@ -56,7 +73,7 @@ class WandbLogger:
         self._wandb = wandb
         lc = cfg.logger
         self.run = wandb.init(
-            project=lc.project, group=lc.group, tags=list(lc.tags), job_type=cfg.adapter.name,
+            project=lc.project, group=run_group(cfg), tags=list(lc.tags), job_type=cfg.adapter.name,
             name=f"{cfg.adapter.name}-{run_dir.name}", dir=str(run_dir), mode=wandb_mode(lc.mode),
             config=flat_config(cfg), reinit="finish_previous", settings=wandb.Settings(console="off", silent=True),
         )

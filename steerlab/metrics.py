@@ -125,3 +125,17 @@ def summarize(results: pd.DataFrame, items: pd.DataFrame, target: str, cfg: Metr
         "pmass_mean": float(results["pmass"].mean()),
         "target": target,
     }, table
+
+
+def validation(results: pd.DataFrame, items: pd.DataFrame, target: str) -> dict:
+    """Gain and its parts on the validation dilemmas: the number a sweeper tunes on (never the reported items)."""
+    lab = labels(items, target)
+    rows = results[results["dilemma_idx"].isin(items["dilemma_idx"])]
+    if lab.empty or rows.empty:
+        return {"val_gain": float("nan"), "val_n_items": 0}
+    wide = value_scores(rows, lab).dropna()
+    if len(wide) < 2:
+        return {"val_gain": float("nan"), "val_n_items": int(len(wide))}
+    dnll, _ = delta_nll(rows)
+    c = core(wide, dnll)
+    return {"val_gain": c["gain"], "val_effect": c["effect"], "val_rho": c["rho"], "val_delta_nll": dnll, "val_n_items": int(len(wide))}

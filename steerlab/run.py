@@ -19,6 +19,7 @@ from steerlab.errors import ConfigError
 from steerlab.layers import loss_layer, loss_layers, steer_layers
 from steerlab.log import make_logger
 from steerlab.methods import FitContext, Method, build, save
+from steerlab.reuse import Index, identity, write_status
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ class Plan:
     """What cheap validation established before any model work."""
 
     method: Method
-    items: pd.DataFrame
+    items: pd.DataFrame  # every eval item (evaluated once)
+    val_items: pd.DataFrame  # held-out dilemmas for tuning: their Gain is what run() returns
+    test_items: pd.DataFrame  # the reported dilemmas
     steer_layers: list[int]
     loss_layer: int
     loss_layers: list[int]
@@ -49,11 +52,14 @@ def prepare(cfg: DictConfig) -> Plan:
     method = build(cfg.adapter)
     method.check_coeffs(coeffs)
     items = dilemmas.load_items(cfg.eval)
-    if dilemmas.labels(items, cfg.eval.target).empty:
-        raise ConfigError(f"eval.target={cfg.eval.target!r}: no dilemma in the eval set carries this value on exactly one side")
+    if not 0 <= cfg.eval.val_fraction < 1:
+        raise ConfigError(f"eval.val_fraction={cfg.eval.val_fraction} must be in [0, 1)")
+    val_items, test_items = dilemmas.split(items, cfg.eval.val_fraction)
+    if dilemmas.labels(test_items, cfg.eval.target).empty:
+        raise ConfigError(f"eval.target={cfg.eval.target!r}: no reported (non-validation) dilemma carries this value on exactly one side")
     load_suffixes(cfg.data.suffixes)
     depth = models.depth(cfg.model)
-    plan = Plan(method, items, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth), coeffs)
+    plan = Plan(method, items, val_items, test_items, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth), coeffs)
     method.check_layers(plan.steer_layers, plan.loss_layers)
     return plan
 
@@ -66,11 +72,18 @@ def run_dir_of(cfg: DictConfig) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+def task_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def run(cfg: DictConfig) -> float:
-    """Run one experiment; returns Gain (the value a Hydra sweeper optimises)."""
+    """Run one experiment; returns the validation Gain (what a Hydra sweeper optimises; never the reported items)."""
     plan = prepare(cfg)
     folder = run_dir_of(cfg)
-    folder.mkdir(parents=True, exist_ok=True)
+    ident = identity(cfg)
+    write_status(folder, "running", identity=ident, overrides=task_overrides())
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     seed_everything(cfg.seed)
     logger = make_logger(cfg, folder)
@@ -78,9 +91,11 @@ def run(cfg: DictConfig) -> float:
     try:
         summary = execute(cfg, plan, folder, logger)
         code = 0
-        return summary["gain"]
     finally:
         logger.finish(code)
+    write_status(folder, "computed", identity=ident, overrides=task_overrides())
+    Index(cfg.results_index).record(ident, folder)
+    return summary["val_gain"]
 
 
 def fit(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = None) -> dict:
@@ -104,7 +119,7 @@ def fit(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = N
 
 def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     from steerlab.evaluate import evaluate  # scipy, matplotlib and friends load only once validation passed
-    from steerlab.metrics import item_y, summarize
+    from steerlab.metrics import item_y, summarize, validation
 
     model, tok = models.load(cfg.model, cfg.seed)
     fit_info = fit(cfg, plan, model, tok, logger, folder)
@@ -112,7 +127,10 @@ def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     t0 = time.perf_counter()
     results = item_y(evaluate(model, tok, plan.method, plan.items, plan.coeffs, cfg.eval.batch_size), cfg.eval.pmass_min)
     eval_seconds = time.perf_counter() - t0
-    summary, values = summarize(results, plan.items, cfg.eval.target, cfg.metric, cfg.seed)
+    results["split"] = np.where(results["dilemma_idx"].isin(plan.val_items["dilemma_idx"]), "val", "test")
+    reported = results[results["split"] == "test"]
+    summary, values = summarize(reported, plan.test_items, cfg.eval.target, cfg.metric, cfg.seed)
+    summary.update(validation(results, plan.val_items, cfg.eval.target))
     summary.update(fit_info, eval_seconds=eval_seconds, method=plan.method.name, steer_layers=plan.steer_layers, loss_layer=plan.loss_layer)
     write_outputs(cfg, plan, folder, results, summary, values, logger)
     return summary
@@ -125,12 +143,15 @@ def write_outputs(cfg, plan: Plan, folder: Path, results, summary: dict, values,
     results.to_parquet(folder / "results.parquet")
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     title = f"{plan.method.name} on {cfg.model.name} ({cfg.eval.source.value if hasattr(cfg.eval.source, 'value') else cfg.eval.source})"
-    wide = value_scores(results, dilemmas.labels(plan.items, cfg.eval.target)).dropna()
-    plot = dose_response(results, wide, folder, title)
+    reported = results[results["split"] == "test"]
+    wide = value_scores(reported, dilemmas.labels(plan.test_items, cfg.eval.target)).dropna()
+    plot = dose_response(reported, wide, folder, title)
     notes = [
         f"steered layers {plan.steer_layers[0]}..{plan.steer_layers[-1]}, read-out layer {plan.loss_layer}",
         f"sign calibrated on training pairs: separation {summary['calibration_separation']:+.3f}, flipped={summary['calibration_flipped']}",
         f"coefficients {plan.coeffs}; pmass_min {cfg.eval.pmass_min}; bootstrap {cfg.metric.n_boot} resamples over items",
+        f"reported on {plan.test_items['dilemma_idx'].nunique()} test dilemmas; {plan.val_items['dilemma_idx'].nunique()} validation dilemmas "
+        f"(eval.val_fraction={cfg.eval.val_fraction}) give val_gain {summary.get('val_gain', float('nan')):.4g}, the value launch.py returns",
     ]
     write_report(folder, summary, values, title, notes)
     logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})

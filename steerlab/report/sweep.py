@@ -1,0 +1,215 @@
+"""A sweep folder as one table (markdown + CSV, grouped by the swept keys), a Pareto plot and dose-response plots.
+
+Every cell folder of a multirun holds `status.json` (computed | reused | failed) and, when it finished,
+`summary.json`. Cells that differ only by `seed` form one group: metrics are mean ± sd over seeds (never
+the best seed), with a 95% CI that is Student-t over seeds when there are two or more, and the run's own
+bootstrap CI over items when there is one.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from steerlab.errors import ConfigError  # noqa: E402
+from steerlab.report import fmt  # noqa: E402
+from steerlab.reuse import read_status  # noqa: E402
+
+METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage"]
+
+
+@dataclass
+class SweepReport:
+    markdown: Path
+    csv: Path
+    plots: list[Path]
+    n_cells: int
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def natural(name: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, str]:
+    out = {}
+    for o in overrides:
+        key, _, value = o.lstrip("+~").partition("=")
+        out[key] = value
+    return out
+
+
+def cells(sweep_dir: Path) -> pd.DataFrame:
+    """One row per cell folder: status, its overrides as columns, and the headline metrics when it finished."""
+    rows = []
+    for folder in sorted((p for p in sweep_dir.iterdir() if (p / "status.json").is_file()), key=lambda p: natural(p.name)):
+        st = read_status(folder)
+        row = {"cell": folder.name, "status": st["status"], "error": st.get("error"), "source": st.get("source"),
+               **parse_overrides(st.get("overrides", []))}
+        if (folder / "summary.json").is_file():
+            summary = json.loads((folder / "summary.json").read_text())
+            row.update({k: summary.get(k) for k in METRICS + ["gain_ci_low", "gain_ci_high"]})
+            row.update({k: v for k, v in summary.items() if k.startswith(("S(", "NLL("))})
+        rows.append(row)
+    if not rows:
+        raise ConfigError(f"{sweep_dir}: no cell folders with status.json (is this a steerlab multirun folder?)")
+    return pd.DataFrame(rows)
+
+
+def swept_keys(frame: pd.DataFrame, overrides: list[str]) -> list[str]:
+    keys = [k for k in overrides if k in frame and frame[k].fillna("(default)").nunique() > 1]
+    return keys or [k for k in overrides if k in frame][:1]
+
+
+def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Mean ± sd over seeds per group, n, and the 95% CI of Gain (t over seeds, or bootstrap over items for n = 1)."""
+    done = frame[frame["status"].isin(["computed", "reused"]) & frame["gain"].notna()]
+    group_keys = [k for k in keys if k != "seed"]
+    rows = []
+    for label, g in done.groupby(group_keys, sort=False, dropna=False) if group_keys else [((), done)]:
+        label = label if isinstance(label, tuple) else (label,)
+        row = dict(zip(group_keys, label), n=len(g), computed=int((g.status == "computed").sum()), reused=int((g.status == "reused").sum()))
+        for m in METRICS:
+            vals = g[m].astype(float)
+            row[f"{m}_mean"], row[f"{m}_sd"] = vals.mean(), vals.std(ddof=1) if len(vals) > 1 else float("nan")
+        if len(g) > 1:
+            half = stats.t.ppf(0.975, len(g) - 1) * row["gain_sd"] / np.sqrt(len(g))
+            row.update(ci_low=row["gain_mean"] - half, ci_high=row["gain_mean"] + half, ci_kind="t over seeds")
+        else:
+            row.update(ci_low=g["gain_ci_low"].iloc[0], ci_high=g["gain_ci_high"].iloc[0], ci_kind="bootstrap over items")
+        for c in [c for c in g.columns if c.startswith(("S(", "NLL("))]:
+            row[c] = g[c].astype(float).mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pm(mean: float, sd: float) -> str:
+    return fmt(float(mean)) if np.isnan(sd) else f"{fmt(float(mean))} ± {fmt(float(sd))}"
+
+
+def label_of(row: pd.Series, keys: list[str]) -> str:
+    return " ".join(f"{k}={row[k]}" for k in keys if k != "seed") or "all"
+
+
+def pareto_plot(table: pd.DataFrame, keys: list[str], path: Path) -> Path:
+    """Effect against ΔNLL per group (sd over seeds as bars); the Pareto front: no group has more effect for less ΔNLL."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    x, y = table["delta_nll_mean"].to_numpy(float), table["effect_mean"].to_numpy(float)
+    front = [i for i in range(len(table)) if not any((x[j] <= x[i]) and (y[j] >= y[i]) and (x[j] < x[i] or y[j] > y[i]) for j in range(len(table)))]
+    ax.errorbar(x, y, xerr=np.nan_to_num(table["delta_nll_sd"].to_numpy(float)), yerr=np.nan_to_num(table["effect_sd"].to_numpy(float)),
+                fmt="o", color="C0", alpha=0.6, capsize=3)
+    order = sorted(front, key=lambda i: x[i])
+    ax.plot(x[order], y[order], "-o", color="C3", label="Pareto front")
+    for i, (_, row) in enumerate(table.iterrows()):
+        ax.annotate(label_of(row, keys), (x[i], y[i]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set(xlabel="ΔNLL (coherence cost, nats)", ylabel="Effect (S(+1) − S(−1)) / 2", title="Effect vs coherence cost")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def dose_plot(table: pd.DataFrame, keys: list[str], path: Path) -> Path:
+    """Target score S(c) and prompt NLL(c) per group (means over seeds)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    s_cols = sorted([c for c in table.columns if c.startswith("S(")], key=lambda c: float(c[2:-1]))
+    n_cols = sorted([c for c in table.columns if c.startswith("NLL(")], key=lambda c: float(c[4:-1]))
+    for _, row in table.iterrows():
+        a.plot([float(c[2:-1]) for c in s_cols], row[s_cols].to_numpy(float), marker="o", label=label_of(row, keys))
+        b.plot([float(c[4:-1]) for c in n_cols], row[n_cols].to_numpy(float), marker="o")
+    a.axhline(0, color="grey", lw=0.5)
+    a.set(xlabel="coefficient c", ylabel="target score S(c)", title="dose-response")
+    b.set(xlabel="coefficient c", ylabel="mean token NLL", title="coherence")
+    a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def override_keys(sweep_dir: Path) -> list[str]:
+    keys: list[str] = []
+    for status in sorted(sweep_dir.glob("*/status.json")):
+        for key in parse_overrides(json.loads(status.read_text()).get("overrides", [])):
+            keys += [key] if key not in keys else []
+    return keys
+
+
+def table_markdown(table: pd.DataFrame, keys: list[str]) -> str:
+    shown = pd.DataFrame({
+        **{k: table[k] for k in keys if k != "seed"},
+        "n": table["n"],
+        "Gain": [pm(m, s) for m, s in zip(table["gain_mean"], table["gain_sd"])],
+        "Gain 95% CI": [f"{fmt(float(lo))} to {fmt(float(hi))} ({kind})" for lo, hi, kind in zip(table["ci_low"], table["ci_high"], table["ci_kind"])],
+        "Effect": [pm(m, s) for m, s in zip(table["effect_mean"], table["effect_sd"])],
+        "ΔNLL": [pm(m, s) for m, s in zip(table["delta_nll_mean"], table["delta_nll_sd"])],
+        "val Gain": [pm(m, s) for m, s in zip(table["val_gain_mean"], table["val_gain_sd"])],
+        "items": table["n_items_mean"].map(lambda v: fmt(float(v))),
+        "coverage": table["coverage_mean"].map(lambda v: fmt(float(v))),
+        "computed/reused": [f"{c}/{r}" for c, r in zip(table["computed"], table["reused"])],
+    })
+    return shown.to_markdown(index=False)
+
+
+def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
+    """Write `<sweep_dir>/report/`: sweep.md, sweep.csv (groups), cells.csv (every cell), pareto.png, dose_response.png."""
+    sweep_dir = Path(sweep_dir).expanduser().resolve()
+    if not sweep_dir.is_dir():
+        raise ConfigError(f"{sweep_dir}: no such sweep folder")
+    frame = cells(sweep_dir)
+    keys = swept_keys(frame, override_keys(sweep_dir))
+    out = sweep_dir / "report"
+    out.mkdir(exist_ok=True)
+    frame.to_csv(out / "cells.csv", index=False)
+    table = aggregate(frame, keys)
+    failed = [(sweep_dir / r.cell, r.error or "unknown error") for r in frame.itertuples() if r.status == "failed"]
+    counts = frame["status"].value_counts().to_dict()
+    text = [f"# Sweep {sweep_dir.parent.name}/{sweep_dir.name}", "", f"`{sweep_dir}`: {len(frame)} cells — "
+            + ", ".join(f"{n} {s}" for s, n in counts.items()) + f". Grouped by {', '.join(k for k in keys if k != 'seed') or '(nothing)'}; "
+            "metrics are mean ± sd over seeds (never best-of-N). Gain, Effect and ΔNLL are on the reported (test) dilemmas; "
+            "val Gain is on the validation dilemmas that tuning may read.", ""]
+    plots: list[Path] = []
+    if len(table):
+        table.to_csv(out / "sweep.csv", index=False)
+        plots = [pareto_plot(table, keys, out / "pareto.png"), dose_plot(table, keys, out / "dose_response.png")]
+        text += [table_markdown(table, keys), "", "![Pareto: Effect vs ΔNLL](pareto.png)", "", "![dose-response](dose_response.png)", ""]
+    else:
+        pd.DataFrame().to_csv(out / "sweep.csv", index=False)
+        text += ["No cell finished.", ""]
+    if failed:
+        text += ["## Failed jobs", "", *[f"- `{f.name}`: {err}" for f, err in failed], ""]
+    reused = frame[frame["status"] == "reused"]
+    if len(reused):
+        text += ["## Reused cells", "", *[f"- `{r.cell}` reuses `{r.source}` (same effective config)" for r in reused.itertuples()], ""]
+    (out / "sweep.md").write_text("\n".join(text))
+    report = SweepReport(out / "sweep.md", out / "sweep.csv", plots, len(frame), failed)
+    if wandb and len(table):
+        upload(report, sweep_dir, table)
+    return report
+
+
+def upload(report: SweepReport, sweep_dir: Path, table: pd.DataFrame) -> None:
+    """One W&B run per sweep (job type `sweep-report`, in the sweep's group) holding the table and plots."""
+    import wandb
+    from omegaconf import OmegaConf
+
+    from steerlab.log import sweep_group, wandb_mode
+
+    lc = OmegaConf.load(sweep_dir / "multirun.yaml").logger
+    run = wandb.init(project=lc.project, group=lc.group or sweep_group(sweep_dir), job_type="sweep-report", name=f"report-{sweep_group(sweep_dir)}",
+                     dir=str(report.markdown.parent), mode=wandb_mode(lc.mode), reinit="finish_previous",
+                     settings=wandb.Settings(console="off", silent=True))
+    run.log({"sweep_table": wandb.Table(dataframe=table.astype({c: str for c in table.columns if table[c].dtype == object})),
+             **{p.stem: wandb.Image(str(p)) for p in report.plots}})
+    run.finish()

@@ -1,0 +1,117 @@
+"""Hydra sweeper that never recomputes a finished identity, and the callback that reports a sweep when it ends.
+
+`DedupSweeper` expands the grid like Hydra's basic sweeper, composes every cell's config, and launches
+only the cells whose identity (steerlab.reuse) has neither a finished run in the results index nor an
+earlier twin in this sweep. Launched cells keep their grid position in their folder name; the others get
+a folder with `status.json` = reused (and copies of the source's summary and per-item results).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from steerlab.reuse import Index, identity, read_status, write_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Cell:
+    num: int
+    overrides: List[str]
+    subdir: str
+    identity: str
+    reuse: bool
+    config: DictConfig
+    source: Optional[Path] = None  # a finished run elsewhere with the same identity
+    twin: Optional[int] = None  # an earlier cell of this sweep with the same identity
+
+
+def quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class DedupSweeperBase(BasicSweeper):
+    def cell(self, num: int, overrides: List[str]) -> Cell:
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(cfg.hydra.job):
+            cfg.hydra.job.num = num
+        subdir = str(cfg.hydra.sweep.subdir)
+        task = copy.deepcopy(cfg)
+        with open_dict(task):
+            del task["hydra"]
+        return Cell(num, list(overrides), subdir, identity(task), bool(task.reuse), task)
+
+    def plan(self, arguments: List[str]) -> List[Cell]:
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        grid = self.split_arguments(parser.parse_overrides(self._parse_config() + list(arguments)), None)[0]
+        cells = [self.cell(i, o) for i, o in enumerate(grid)]
+        first: dict[str, int] = {}
+        for c in cells:
+            if not c.reuse:
+                continue
+            c.source = Index(c.config.results_index).find(c.identity)
+            if c.source is None and c.identity in first:
+                c.twin = first[c.identity]
+            first.setdefault(c.identity, c.num)
+        return cells
+
+    def sweep(self, arguments: List[str]) -> Any:
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        cells = self.plan(arguments)
+        todo = [c for c in cells if c.source is None and c.twin is None]
+        log.info("sweep of %d cells: %d to compute, %d reuse a finished run, %d repeat another cell's identity",
+                 len(cells), len(todo), sum(c.source is not None for c in cells), sum(c.twin is not None for c in cells))
+        returns, start = [], 0
+        for chunk in self.split_overrides_to_chunks(todo, self.max_batch_size):
+            batch = [c.overrides + [f"hydra.sweep.subdir={quoted(c.subdir)}"] for c in chunk]
+            returns.append(self.launcher.launch(batch, initial_job_idx=start))
+            start += len(batch)
+        for c in cells:
+            if c.source is not None or c.twin is not None:
+                reuse(c, sweep_dir, c.source or sweep_dir / cells[c.twin].subdir)
+        return returns
+
+
+def reuse(cell: Cell, sweep_dir: Path, source: Path) -> None:
+    """Give a cell that was not launched its own folder, pointing at the finished run it shares an identity with."""
+    folder = sweep_dir / cell.subdir
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cell.config, resolve=True))
+    status = read_status(source) or {}
+    if status.get("status") != "computed":
+        write_status(folder, "failed", identity=cell.identity, overrides=cell.overrides, source=str(source),
+                     error=f"the run it repeats ({source}) did not finish: {status.get('error', 'no status')}")
+        return
+    for name in ("summary.json", "results.parquet"):
+        if (source / name).is_file():
+            shutil.copy2(source / name, folder / name)
+    write_status(folder, "reused", identity=cell.identity, overrides=cell.overrides, source=str(source.resolve()))
+    log.info("cell %d (%s) reuses %s", cell.num, " ".join(cell.overrides), source)
+
+
+class SweepReport(Callback):
+    """At the end of a multirun: write the sweep report, list failed jobs, and exit 1 if any failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from steerlab.report.sweep import write
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        report = write(sweep_dir, wandb=config.logger.kind == "wandb" and config.logger.mode != "disabled")
+        log.info("sweep report: %s", report.markdown)
+        if report.failed:
+            for folder, error in report.failed:
+                log.error("failed: %s: %s", folder.name, error)
+            log.error("%d of %d jobs failed; the others finished (report: %s)", len(report.failed), report.n_cells, report.markdown)
+            raise SystemExit(1)
