@@ -19,6 +19,29 @@ bench:
     {{py}} bench/eval_throughput.py
     {{py}} bench/train_step.py
 
-# a sweep file from sweeps/, e.g. `just sweep baselines`
+# Sweep files live in sweeps/. A 2nd word `slurm` or `local` picks the submitit launcher; further words are overrides.
+# a sweep from sweeps/: `just sweep rank`, `just sweep rank slurm`, `just sweep rank local model=qwen3_4b`
 sweep NAME *ARGS:
-    {{py}} launch.py --config-dir sweeps --config-name {{NAME}} {{ARGS}}
+    #!/usr/bin/env bash
+    set -euo pipefail
+    args=({{ARGS}})
+    launcher=()
+    case "${args[0]:-}" in
+      slurm) launcher=(hydra/launcher=submitit_slurm); args=("${args[@]:1}") ;;
+      local) launcher=(hydra/launcher=submitit_local); args=("${args[@]:1}") ;;
+    esac
+    [ -f "sweeps/{{NAME}}.yaml" ] || { echo "error: no sweep file sweeps/{{NAME}}.yaml (have: $(ls sweeps | sed 's/.yaml//' | tr '\n' ' '))" >&2; exit 2; }
+    exec {{py}} launch.py --config-dir sweeps --config-name {{NAME}} "${launcher[@]}" "${args[@]}"
+
+# the sweep report (table, CSV, Pareto and dose-response plots) of a multirun folder; default: the latest one
+report DIR="":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    dir="{{DIR}}"
+    [ -n "$dir" ] || dir=$(ls -d "${STEERLAB_OUTPUTS:-outputs}"/multirun/*/* 2>/dev/null | sort | tail -1)
+    [ -n "$dir" ] || { echo "error: no multirun folder under ${STEERLAB_OUTPUTS:-outputs}/multirun" >&2; exit 2; }
+    exec {{py}} -m steerlab.report "$dir"
+
+# the local one-node SLURM cluster for trying sweeps: `just slurm start|stop|status`
+slurm CMD="status":
+    bash scripts/slurm_local.sh {{CMD}}

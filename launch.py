@@ -1,4 +1,6 @@
 """steerlab entrypoint: compose the Hydra config (conf/) and run one steering experiment per job."""
+import warnings
+
 import hydra
 from omegaconf import DictConfig
 
@@ -6,6 +8,9 @@ from steerlab.cli import task, tidy_errors
 from steerlab.config import register_configs
 
 register_configs()
+# conf/hydra/launcher/submitit_*.yaml set steerlab's defaults over the plugin's schema of the same name;
+# Hydra validates them against it (what we want) and warns that such matching is deprecated.
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema")
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")

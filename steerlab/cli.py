@@ -70,7 +70,7 @@ def task(cfg) -> float:
         print(f"error: {one_line(ex)}", file=sys.stderr)
         raise SystemExit(2) from None
     except Exception as ex:  # noqa: BLE001 - a crash in one sweep job must not take the others down
-        if multirun:
+        if multirun and not type(ex).__module__.startswith("submitit"):  # submitit's own (requeue) errors pass
             return failed(cfg, ex)
         raise
 

@@ -198,6 +198,7 @@ def register_configs() -> None:
         OmegaConf.register_new_resolver("repo", lambda: str(REPO_ROOT))
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
+
     for group, schema in GROUP_SCHEMAS.items():
         cs.store(group=f"schema/{group}", name="base", node=schema)
     for name, (schema, _cls) in REGISTRY.items():

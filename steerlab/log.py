@@ -8,6 +8,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab.config import LoggerKind
+from steerlab.reuse import identity
 
 
 class NullLogger:
@@ -75,7 +76,7 @@ class WandbLogger:
         self.run = wandb.init(
             project=lc.project, group=run_group(cfg), tags=list(lc.tags), job_type=cfg.adapter.name,
             name=f"{cfg.adapter.name}-{run_dir.name}", dir=str(run_dir), mode=wandb_mode(lc.mode),
-            config=flat_config(cfg), reinit="finish_previous", settings=wandb.Settings(console="off", silent=True),
+            config={**flat_config(cfg), "identity": identity(cfg)}, reinit="finish_previous", settings=wandb.Settings(console="off", silent=True),
         )
         self.run_dir = run_dir
 

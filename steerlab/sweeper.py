@@ -74,8 +74,10 @@ class DedupSweeperBase(BasicSweeper):
         log.info("sweep of %d cells: %d to compute, %d reuse a finished run, %d repeat another cell's identity",
                  len(cells), len(todo), sum(c.source is not None for c in cells), sum(c.twin is not None for c in cells))
         returns, start = [], 0
-        for chunk in self.split_overrides_to_chunks(todo, self.max_batch_size):
-            batch = [c.overrides + [f"hydra.sweep.subdir={quoted(c.subdir)}"] for c in chunk]
+        for chunk in self.split_overrides_to_chunks(todo, self.max_batch_size) if todo else []:
+            # the job's folder is fixed here: absolute (not relative to the job's working directory) and at its grid position
+            pin = lambda c: [f"hydra.sweep.dir={quoted(str(sweep_dir.resolve()))}", f"hydra.sweep.subdir={quoted(c.subdir)}"]  # noqa: E731
+            batch = [c.overrides + pin(c) for c in chunk]
             returns.append(self.launcher.launch(batch, initial_job_idx=start))
             start += len(batch)
         for c in cells:

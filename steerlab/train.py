@@ -19,6 +19,7 @@ from steerlab.layers import decoder_layers, readout
 from steerlab.loss import ContrastiveLoss, Reference, basis
 from steerlab.methods.base import FitContext
 from steerlab.models import device_of
+from steerlab.preempt import Deferred
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,33 @@ class Trainer:
         return total / max(n, 1)
 
 
+def loop_step(tr: Trainer, ck: Checkpoint, st: dict, step: int, logger, bar) -> bool:
+    """One optimisation step with validation, logging and checkpoints; True when early stopping ends training."""
+    cfg = tr.cfg
+    try:
+        metrics = tr.step(step)
+    except TrainingError as err:
+        path = ck.save(tr, st)
+        raise TrainingError(f"{err}; last good checkpoint: {path or 'none (no run folder)'}") from None
+    st["step"] = step + 1
+    if cfg.val_every and st["step"] % cfg.val_every == 0 and tr.val_loss_fn is not None:
+        metrics["val/loss"] = val = tr.validate()
+        if val < st["best_val"] - 1e-6:
+            st.update(best_val=val, bad=0, best={k: p.detach().clone() for k, p in tr.params.items()})
+        else:
+            st["bad"] += 1
+    logger and logger.log(metrics, step=step)
+    if "val/loss" in metrics:
+        log.info("step %d/%d: train loss %.4f, val loss %.4f", st["step"], cfg.steps, metrics["loss/total"], metrics["val/loss"])
+    bar.set_postfix(loss=f"{metrics['loss/total']:.3f}")
+    stop = bool(cfg.val_every) and st["bad"] >= cfg.patience
+    if stop or (cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0):
+        ck.save(tr, st)
+    if stop:
+        log.info("early stop at step %d: no validation improvement in %d checks", st["step"], cfg.patience)
+    return stop
+
+
 def train(ctx: FitContext, method) -> dict:
     """Train `method`'s adapter on ctx.train; returns what happened (steps, losses, early stop, resume)."""
     tr = Trainer(ctx, method)
@@ -144,29 +172,14 @@ def train(ctx: FitContext, method) -> dict:
     st = st or {"step": 0, "best_val": float("inf"), "best": None, "bad": 0, "done": False, "resumed_from": None}
     t0 = time.perf_counter()
     bar = tqdm(range(st["step"], cfg.steps), desc=f"train {method.name}", disable=None)
-    for step in bar if not st["done"] else []:
-        try:
-            metrics = tr.step(step)
-        except TrainingError as err:
+    with Deferred() as preempt:
+        for step in bar if not st["done"] else []:
+            if loop_step(tr, ck, st, step, ctx.logger, bar) or preempt.pending:
+                break
+        if preempt.pending:
             path = ck.save(tr, st)
-            raise TrainingError(f"{err}; last good checkpoint: {path or 'none (no run folder)'}") from None
-        st["step"] = step + 1
-        if cfg.val_every and st["step"] % cfg.val_every == 0 and tr.val_loss_fn is not None:
-            metrics["val/loss"] = val = tr.validate()
-            if val < st["best_val"] - 1e-6:
-                st.update(best_val=val, bad=0, best={k: p.detach().clone() for k, p in tr.params.items()})
-            else:
-                st["bad"] += 1
-        ctx.logger and ctx.logger.log(metrics, step=step)
-        if "val/loss" in metrics:
-            log.info("step %d/%d: train loss %.4f, val loss %.4f", st["step"], cfg.steps, metrics["loss/total"], metrics["val/loss"])
-        bar.set_postfix(loss=f"{metrics['loss/total']:.3f}")
-        stop = cfg.val_every and st["bad"] >= cfg.patience
-        if stop or (cfg.checkpoint_every and st["step"] % cfg.checkpoint_every == 0):
-            ck.save(tr, st)
-        if stop:
-            log.info("early stop at step %d: no validation improvement in %d checks", st["step"], cfg.patience)
-            break
+            log.warning("checkpoint at step %d written to %s before requeue", st["step"], path)
+            preempt.release()
     if st["best"] is not None:
         with torch.no_grad():
             for k, p in tr.params.items():

@@ -25,11 +25,16 @@ def compose_cfg(overrides: list[str] | None = None):
         return compose("config", overrides=overrides or [])
 
 
-def launch(args: list[str], tmp_path: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run `python launch.py ARGS` in a subprocess with outputs and the model cache under tmp_path."""
-    env = {**os.environ, "STEERLAB_OUTPUTS": str(tmp_path / "outputs"), "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+def launch_env(tmp_path: Path, extra: dict | None = None) -> dict:
+    env = {**os.environ, "STEERLAB_OUTPUTS": str(tmp_path / "outputs"), "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(extra or {})}
     env.pop("WANDB_API_KEY", None)
-    return subprocess.run([sys.executable, str(REPO_ROOT / "launch.py"), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+    return env
+
+
+def launch(args: list[str], tmp_path: Path, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python launch.py ARGS` in a subprocess with outputs under tmp_path (and `env` added)."""
+    return subprocess.run([sys.executable, str(REPO_ROOT / "launch.py"), *args], cwd=tmp_path, env=launch_env(tmp_path, env),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +53,14 @@ def logits(model, tok, texts: list[str]) -> torch.Tensor:
     enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     with torch.no_grad():
         return model(**enc).logits
+
+
+def wandb_records(run_dir: Path, kind: str) -> list[dict]:
+    """Records of one type ("run", "history", "summary"...) from a folder's offline W&B log, via `wandb leet inspect`."""
+    wb = next(Path(run_dir).glob("wandb/offline-run-*"))
+    exe = str(Path(sys.executable).parent / "wandb")
+    out = subprocess.run([exe, "leet", "inspect", "--json", str(wb)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    return [rec[kind] for rec in map(json.loads, out.stdout.splitlines()) if rec.get("type") == kind]

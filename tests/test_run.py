@@ -42,12 +42,15 @@ def test_single_run_writes_everything_and_wandb_matches(tmp_path):
 
 
 def test_multirun_one_folder_and_wandb_run_each(tmp_path):
+    """Every cell gets a folder; computed cells have their W&B run, cells repeating an identity are reused."""
     proc = launch(["-m", *QUICK, "adapter=pca,prompt", "rotate_u=true,false"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = sorted((tmp_path / "outputs" / "multirun").glob("*/*/*/summary.json"))
     assert len(runs) == 4
+    status = {s.parent.name: json.loads((s.parent / "status.json").read_text())["status"] for s in runs}
+    assert status == {"0_pca": "computed", "1_pca": "reused", "2_prompt": "computed", "3_prompt": "reused"}  # rotate_u is a no-op here
     for s in runs:
-        assert len(list(s.parent.glob("wandb/offline-run-*"))) == 1
+        assert len(list(s.parent.glob("wandb/offline-run-*"))) == (status[s.parent.name] == "computed")
     assert sorted(json.loads(s.read_text())["method"] for s in runs) == ["pca", "pca", "prompt", "prompt"]
 
 
@@ -77,7 +80,9 @@ def test_trained_multirun_with_rotate_u_logs_per_layer_losses(tmp_path):
         assert {"gain", "effect", "rho", "delta_nll", "n_items", "coverage"} <= set(summary)
         by_method.setdefault(summary["method"], []).append(s.parent)
     assert sorted(by_method) == ["ipissa", "lora", "pca"]
-    for run in by_method["ipissa"] + by_method["lora"]:
+    reused = [r.name for r in by_method["lora"] + by_method["pca"] if json.loads((r / "status.json").read_text())["status"] == "reused"]
+    assert len(reused) == 2  # lora and pca ignore rotate_u: one cell each is reused, not recomputed
+    for run in by_method["ipissa"] + [r for r in by_method["lora"] if r.name not in reused]:
         keys = set().union(*wandb_history(run))
         assert {"loss/proj/layer_4", "loss/proj/layer_5", "loss/coh", "loss/total", "lr", "grad_norm", "val/loss"} <= keys, keys
         assert (run / "checkpoint" / "state.pt").is_file()

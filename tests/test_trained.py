@@ -1,4 +1,7 @@
 """Contract tests over every trained adapter in the registry, plus the training loop (tiny random models)."""
+import os
+import signal
+
 import pytest
 import torch
 
@@ -148,6 +151,43 @@ def test_resume_after_interruption_gives_the_same_adapter(tmp_path):
     assert (tmp_path / "b" / "checkpoint" / "state.pt").is_file()
     resumed = train_to_end(tmp_path / "b")
     assert resumed.meta["train"]["resumed_from"] == 2 and whole.meta["train"]["resumed_from"] is None
+    for k, t in whole.trainable().items():
+        assert torch.equal(t, resumed.trainable()[k]), k
+
+
+class Requeued(Exception):
+    """What submitit's SIGUSR2 handler does in a real job: requeue and leave."""
+
+
+class SignalAt:
+    """A logger that sends this process SIGUSR2 at a given step, as SLURM does on preemption."""
+
+    def __init__(self, step):
+        self.at = step
+
+    def log(self, metrics, step=None):
+        if step == self.at:
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+
+def test_preemption_signal_checkpoints_at_the_step_boundary_then_requeues(tmp_path):
+    """SIGUSR2 mid-training: the step finishes, a checkpoint is written, then the previous handler runs; resume matches."""
+
+    def requeue(signum, frame):
+        raise Requeued()
+
+    previous = signal.signal(signal.SIGUSR2, requeue)
+    try:
+        with pytest.raises(Requeued):
+            train_to_end(tmp_path / "b", SignalAt(2))  # periodic checkpoints are at steps 2, 4: this one is extra
+        state = torch.load(tmp_path / "b" / "checkpoint" / "state.pt", weights_only=False)["state"]
+        assert state["step"] == 3 and not state["done"]
+        assert signal.getsignal(signal.SIGUSR2) is requeue  # handed back
+        resumed = train_to_end(tmp_path / "b")
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    whole = train_to_end(tmp_path / "a")
+    assert resumed.meta["train"]["resumed_from"] == 3
     for k, t in whole.trainable().items():
         assert torch.equal(t, resumed.trainable()[k]), k
 

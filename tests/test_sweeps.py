@@ -1,0 +1,157 @@
+"""Sweeps without a cluster: identity and reuse, failing jobs, the sweep report, submitit_local, preemption."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from steerlab.config import REPO_ROOT
+from steerlab.preempt import Deferred
+from steerlab.reuse import Index, effective, identity, write_status
+from tests.conftest import compose_cfg, launch, wandb_records
+
+QUICK = ["model=tiny_llama", "experiment=quick", "eval.pmass_min=0", "layers.start=1", "layers.loss=5"]
+
+
+def statuses(sweep) -> dict[str, str]:
+    return {p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/status.json")}
+
+
+def only_sweep(tmp_path, nth: int = -1):
+    return sorted((tmp_path / "outputs" / "multirun").glob("*/*"))[nth]
+
+
+# --- identity -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("adapter,same", [("pca", True), ("lora", True), ("prompt", True), ("ipissa", False)])
+def test_rotate_u_counts_only_for_adapters_that_read_it(adapter, same):
+    a, b = (compose_cfg([f"adapter={adapter}", f"rotate_u={v}"]) for v in ("true", "false"))
+    assert (identity(a) == identity(b)) is same
+
+
+def test_logger_launcher_and_training_keys_do_not_change_a_vector_method():
+    base = compose_cfg(["adapter=pca"])
+    for extra in (["logger=none"], ["out_dir=/tmp/x"], ["train.steps=7"], ["loss_space=u"], ["reuse=false"]):
+        assert identity(compose_cfg(["adapter=pca", *extra])) == identity(base), extra
+    assert identity(compose_cfg(["adapter=ipissa", "train.steps=7"])) != identity(compose_cfg(["adapter=ipissa"]))
+
+
+def test_identity_covers_model_data_eval_seed_and_code():
+    base = compose_cfg(["adapter=pca"])
+    for extra in (["model=tiny_llama"], ["seed=1"], ["eval.limit=3"], ["data.max_pairs=5"], ["layers.start=0.2"]):
+        assert identity(compose_cfg(["adapter=pca", *extra])) != identity(base), extra
+    assert "+" in effective(base)["code"]  # package version + git commit
+
+
+def test_index_returns_only_finished_runs_of_the_same_identity(tmp_path):
+    index, run = Index(tmp_path / "index"), tmp_path / "run"
+    write_status(run, "running", identity="abc")
+    index.record("abc", run)
+    assert index.find("abc") is None  # not finished
+    (run / "summary.json").write_text("{}")
+    write_status(run, "computed", identity="abc")
+    assert index.find("abc") == run.resolve()
+    write_status(run, "computed", identity="other")  # folder overwritten by another config
+    assert index.find("abc") is None
+    assert index.find("missing") is None
+
+
+# --- multiruns ------------------------------------------------------------------------------------------
+
+def test_grid_computes_each_identity_once_then_reuses_finished_results(tmp_path):
+    grid = ["-m", *QUICK, "train.steps=2", "train.val_every=0", "data.max_pairs=16", "adapter=ipissa,lora,pca", "rotate_u=true,false"]
+    first = launch(grid, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    sweep = only_sweep(tmp_path)
+    assert statuses(sweep) == {"0_ipissa": "computed", "1_ipissa": "computed", "2_lora": "computed", "3_lora": "reused",
+                               "4_pca": "computed", "5_pca": "reused"}
+    assert "6 cells: 4 to compute" in first.stdout + first.stderr
+    reused = json.loads((sweep / "3_lora" / "status.json").read_text())
+    assert reused["source"] == str((sweep / "2_lora").resolve())
+    assert json.loads((sweep / "3_lora" / "summary.json").read_text()) == json.loads((sweep / "2_lora" / "summary.json").read_text())
+    table = pd.read_csv(sweep / "report" / "sweep.csv")
+    assert len(table) == 6 and table["reused"].sum() == 2
+
+    second = launch(grid, tmp_path)  # the same grid again: every cell has a finished result
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "6 cells: 0 to compute, 6 reuse a finished run" in second.stdout + second.stderr
+    assert set(statuses(only_sweep(tmp_path))) == set(statuses(sweep)) and set(statuses(only_sweep(tmp_path)).values()) == {"reused"}
+
+    third = launch([*grid, "reuse=false"], tmp_path)
+    assert "6 cells: 6 to compute" in third.stdout + third.stderr
+
+
+def test_one_failing_job_does_not_stop_the_sweep_and_is_reported(tmp_path):
+    proc = launch(["-m", *QUICK, "adapter=pca", "eval.target=honesty,no_such_value"], tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    sweep = only_sweep(tmp_path)
+    assert statuses(sweep) == {"0_pca": "computed", "1_pca": "failed"}
+    error = json.loads((sweep / "1_pca" / "status.json").read_text())["error"]
+    assert "no_such_value" in error
+    report = (sweep / "report" / "sweep.md").read_text()
+    assert "## Failed jobs" in report and "1_pca" in report and "no_such_value" in report
+    assert "1 of 2 jobs failed" in proc.stdout + proc.stderr
+
+
+def test_report_aggregates_seeds_as_mean_and_sd_with_t_interval(tmp_path):
+    proc = launch(["-m", *QUICK, "adapter=pca,mean", "seed=0,1,2"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = only_sweep(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "steerlab.report", str(sweep)], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stderr
+    table = pd.read_csv(sweep / "report" / "sweep.csv")
+    assert list(table["adapter"]) == ["pca", "mean"] and list(table["n"]) == [3, 3]
+    cells = pd.read_csv(sweep / "report" / "cells.csv")
+    for row in table.itertuples():
+        gains = cells.loc[cells["adapter"] == row.adapter, "gain"]
+        assert row.gain_mean == pytest.approx(gains.mean()) and row.gain_sd == pytest.approx(gains.std(ddof=1))
+        assert row.ci_kind == "t over seeds" and row.ci_low <= row.gain_mean <= row.ci_high
+    for name in ("sweep.md", "pareto.png", "dose_response.png", "cells.csv"):
+        assert (sweep / "report" / name).stat().st_size > 0
+    assert "| adapter" in out.stdout and "seed" not in out.stdout.split("|")[1]
+
+
+def test_report_of_a_folder_that_is_not_a_sweep_is_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "steerlab.report", str(tmp_path)], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert out.returncode == 2 and out.stderr.startswith("error:") and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_submitit_local_launcher_runs_jobs_in_their_own_folders(tmp_path):
+    proc = launch(["-m", "hydra/launcher=submitit_local", *QUICK, "adapter=pca,mean"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = only_sweep(tmp_path)
+    assert statuses(sweep) == {"0_pca": "computed", "1_mean": "computed"}
+    assert list(sweep.glob(".submitit/*/*_result.pkl")), "jobs ran through submitit"
+    for cell in ("0_pca", "1_mean"):
+        assert (sweep / cell / "summary.json").is_file() and (sweep / cell / "wandb").is_dir()
+
+
+def test_wandb_runs_of_a_sweep_share_its_group(tmp_path):
+    """Grouped by sweep, job type by method, flat config with the identity; the report is a run of the same group."""
+    proc = launch(["-m", *QUICK, "adapter=pca,mean"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = only_sweep(tmp_path)
+    group = f"sweep-{sweep.parent.name}_{sweep.name}"
+    for cell, method in (("0_pca", "pca"), ("1_mean", "mean")):
+        run = wandb_records(sweep / cell, "run")[0]
+        assert run["run_group"] == group and run["job_type"] == method
+        config = run["config"]["update"]
+        assert config["adapter.name"] == method and len(config["identity"]) == 16
+        assert any("gain" in r["update"] for r in wandb_records(sweep / cell, "summary"))
+    report = wandb_records(sweep / "report", "run")[0]
+    assert report["run_group"] == group and report["job_type"] == "sweep-report"
+
+
+# --- preemption -----------------------------------------------------------------------------------------
+
+def test_deferred_is_inert_without_a_handler():
+    previous = signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+    try:
+        with Deferred() as d:
+            assert not d.active
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
