@@ -1,7 +1,9 @@
 """Run logging behind one small interface: W&B (offline unless told otherwise) or a do-nothing stand-in."""
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +11,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from steerlab.config import LoggerKind
 from steerlab.reuse import identity
+
+log = logging.getLogger(__name__)
 
 
 class NullLogger:
@@ -23,6 +27,8 @@ class NullLogger:
     def table(self, name: str, frame: pd.DataFrame) -> None: ...
 
     def image(self, name: str, path: Path) -> None: ...
+
+    def preempted(self) -> None: ...
 
     def finish(self, exit_code: int = 0) -> None: ...
 
@@ -67,18 +73,28 @@ def wandb_mode(mode: str) -> str:
     return mode
 
 
+def run_id(run_dir: Path, resume: bool) -> str:
+    """The W&B run id: the one this folder's interrupted run used when resuming (requeue), a new one otherwise."""
+    path = run_dir / "wandb_id"
+    if resume and path.is_file():
+        return path.read_text().strip()
+    new = secrets.token_hex(6)
+    path.write_text(new)
+    return new
+
+
 class WandbLogger:
-    def __init__(self, cfg: DictConfig, run_dir: Path):
+    def __init__(self, cfg: DictConfig, run_dir: Path, resume: bool = False):
         import wandb
 
         self._wandb = wandb
         lc = cfg.logger
         self.run = wandb.init(
             project=lc.project, group=run_group(cfg), tags=list(lc.tags), job_type=cfg.adapter.name,
-            name=f"{cfg.adapter.name}-{run_dir.name}", dir=str(run_dir), mode=wandb_mode(lc.mode),
+            name=f"{cfg.adapter.name}-{run_dir.name}", dir=str(run_dir), mode=wandb_mode(lc.mode), id=run_id(run_dir, resume), resume="allow",
             config={**flat_config(cfg), "identity": identity(cfg)}, reinit="finish_previous", settings=wandb.Settings(console="off", silent=True),
         )
-        self.run_dir = run_dir
+        self.run_dir, self.done = run_dir, False
 
     def log(self, metrics, step=None):
         self.run.log(metrics, step=step)
@@ -92,11 +108,22 @@ class WandbLogger:
     def image(self, name, path):
         self.run.log({name: self._wandb.Image(str(path))})
 
+    def preempted(self):
+        """Before a requeue (SLURM then stops every process of the job, W&B's service too): flush and close the run."""
+        self.run.mark_preempting()
+        self.finish(exit_code=0)
+
     def finish(self, exit_code=0):
-        self.run.finish(exit_code=exit_code)
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.run.finish(exit_code=exit_code)
+        except Exception as ex:  # noqa: BLE001 - never let logging mask the job's own outcome
+            log.warning("W&B run did not finish cleanly: %s", ex)
 
 
-def make_logger(cfg: DictConfig, run_dir: Path):
+def make_logger(cfg: DictConfig, run_dir: Path, resume: bool = False):
     if cfg.logger.kind == LoggerKind.none or cfg.logger.mode == "disabled":
         return NullLogger()
-    return WandbLogger(cfg, run_dir)
+    return WandbLogger(cfg, run_dir, resume)

@@ -19,7 +19,7 @@ from steerlab.errors import ConfigError
 from steerlab.layers import loss_layer, loss_layers, steer_layers
 from steerlab.log import make_logger
 from steerlab.methods import FitContext, Method, build, save
-from steerlab.reuse import Index, identity, write_status
+from steerlab.reuse import Index, identity, read_status, write_status
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,12 @@ def run(cfg: DictConfig) -> float:
     plan = prepare(cfg)
     folder = run_dir_of(cfg)
     ident = identity(cfg)
+    previous = read_status(folder) or {}
+    resuming = previous.get("status") == "running" and previous.get("identity") == ident  # e.g. a requeued SLURM job
     write_status(folder, "running", identity=ident, overrides=task_overrides())
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     seed_everything(cfg.seed)
-    logger = make_logger(cfg, folder)
+    logger = make_logger(cfg, folder, resume=resuming)
     code = 1
     try:
         summary = execute(cfg, plan, folder, logger)

@@ -179,6 +179,7 @@ def train(ctx: FitContext, method) -> dict:
         if preempt.pending:
             path = ck.save(tr, st)
             log.warning("checkpoint at step %d written to %s before requeue", st["step"], path)
+            ctx.logger and ctx.logger.preempted()
             preempt.release()
     if st["best"] is not None:
         with torch.no_grad():

@@ -46,14 +46,21 @@ def sacct(env: dict, job_ids: list[str], duplicates: bool = False) -> list[tuple
     for _ in range(30):  # accounting reaches slurmdbd a moment after the job ends
         out = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **env})
         rows = [tuple(line.split("|")[:2]) for line in out.stdout.split()]
-        if rows and all(s not in ("RUNNING", "PENDING", "COMPLETING") for _, s in rows):
+        if rows and all(s not in ("RUNNING", "PENDING", "COMPLETING", "REQUEUED") for _, s in rows[-1:]):
             return rows
         time.sleep(1)
     return rows
 
 
+def squeue(env: dict, job_id: str) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T %r"], capture_output=True, text=True, env={**os.environ, **env}).stdout
+
+
 def submitted(sweep: Path) -> list[str]:
-    return sorted(p.name for p in (sweep / ".submitit").iterdir() if p.is_dir() and p.name[0].isdigit())
+    """SLURM job ids of a sweep: array tasks `<job>_<task>`, or the plain job id when submitit sent a single job."""
+    names = [p.name for p in (sweep / ".submitit").iterdir() if p.is_dir()]
+    tasks = sorted(n for n in names if "_" in n)
+    return tasks or sorted(names)
 
 
 def test_grid_on_slurm_computes_four_reuses_two_and_jobs_complete(slurm, tmp_path):
@@ -86,7 +93,8 @@ def test_preempted_training_job_requeues_and_resumes_to_the_same_result(slurm, t
     direct = launch([*job, f"out_dir={tmp_path / 'direct'}"], tmp_path, timeout=600)
     assert direct.returncode == 0, direct.stderr[-3000:]
 
-    cmd = [sys.executable, str(REPO_ROOT / "launch.py"), "-m", "hydra/launcher=submitit_slurm", *job, *SMALL_JOBS]
+    # reuse=false: the direct run above recorded a finished result with this very identity
+    cmd = [sys.executable, str(REPO_ROOT / "launch.py"), "-m", "hydra/launcher=submitit_slurm", *job, *SMALL_JOBS, "reuse=false"]
     env = launch_env(tmp_path, slurm)
     sweeper = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -97,12 +105,15 @@ def test_preempted_training_job_requeues_and_resumes_to_the_same_result(slurm, t
         time.sleep(2)
         signal = subprocess.run(["scancel", "--signal=USR2", job_id], capture_output=True, text=True, env={**os.environ, **slurm})
         assert signal.returncode == 0, signal.stderr
+        # SLURM holds a requeued batch job for ~2 minutes (BeginTime); release it now, as an admin would
+        wait_for(lambda: "BeginTime" in squeue(slurm, job_id), 120)
+        subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True, env={**os.environ, **slurm})
         output, _ = sweeper.communicate(timeout=900)
     finally:
         sweeper.kill()
     assert sweeper.returncode == 0, output[-3000:]
     states = [s for _, s in sacct(slurm, [job_id], duplicates=True)]
-    assert "REQUEUED" in states and states[-1] == "COMPLETED", states
+    assert states == ["REQUEUED", "COMPLETED"], states
     summary = json.loads((sweep / "0_ipissa" / "summary.json").read_text())
     expected = json.loads((tmp_path / "direct" / "summary.json").read_text())
     assert 0 < summary["train_resumed_from"] < 300, summary["train_resumed_from"]
