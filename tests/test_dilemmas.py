@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from steerlab.config import EvalConfig, EvalSource
-from steerlab.dilemmas import labels, load_items
+from steerlab.dilemmas import labels, load_items, split
 from steerlab.errors import DataError
 
 from .conftest import SHARED_DATA
@@ -43,3 +43,16 @@ def test_malformed_csv(tmp_path):
         load_items(EvalConfig(source=EvalSource.daily_dilemmas, path=str(bad)))
     with pytest.raises(DataError, match="no such file"):
         load_items(EvalConfig(source=EvalSource.daily_dilemmas, path=str(tmp_path / "nope.csv")))
+
+
+def test_validation_split_is_by_dilemma_fixed_and_disjoint():
+    items = load_items(EvalConfig())
+    val, test = split(items, 0.25)
+    assert set(val["dilemma_idx"]).isdisjoint(test["dilemma_idx"])
+    assert len(val) + len(test) == len(items)
+    assert val["dilemma_idx"].nunique() == round(0.25 * items["dilemma_idx"].nunique())
+    again, _ = split(items, 0.25)
+    assert again.index.equals(val.index)  # a fixed split, whatever the run seed
+    none, everything = split(items, 0.0)
+    assert none.empty and len(everything) == len(items)
+    assert not labels(test, "honesty").empty and not labels(val, "honesty").empty

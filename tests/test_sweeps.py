@@ -155,3 +155,19 @@ def test_deferred_is_inert_without_a_handler():
             assert not d.active
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+def test_optuna_sweep_optimises_the_validation_gain(tmp_path):
+    """The sweeps/optuna.yaml objective is what launch.py returns: val_gain, never the reported gain."""
+    import yaml
+
+    args = ["--config-dir", str(REPO_ROOT / "sweeps"), "--config-name", "optuna", *QUICK, "train.steps=2", "train.val_every=0",
+            "data.max_pairs=16", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1"]
+    proc = launch(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = only_sweep(tmp_path)
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    summaries = [json.loads(p.read_text()) for p in sweep.glob("*/summary.json")]
+    assert len(summaries) == 2
+    assert best["best_value"] == pytest.approx(max(s["val_gain"] for s in summaries))
+    assert set(best["best_params"]) == {"train.optimizer.lr", "adapter.r"}

@@ -13,9 +13,11 @@ from safetensors.torch import load_file, save_file
 from steerlab.errors import ConfigError
 from steerlab.methods.base import FitContext, Method
 from steerlab.methods.ipissa import IPissaConfig, IPissaMethod
+from steerlab.methods.jacobian import JacobianConfig, JacobianMethod
 from steerlab.methods.mean import MeanConfig, MeanMethod
 from steerlab.methods.peft_adapters import PeftAdapterConfig, PeftMethod
 from steerlab.methods.pca import PCAConfig, PCAMethod
+from steerlab.methods.probe import ProbeConfig, ProbeMethod
 from steerlab.methods.prompt import PromptConfig, PromptMethod
 from steerlab.methods.random_dir import RandomConfig, RandomMethod
 from steerlab.methods.svd_delta import SVDDeltaConfig, SVDDeltaMethod
@@ -27,6 +29,8 @@ REGISTRY: dict[str, tuple[type, type[Method]]] = {
     "random": (RandomConfig, RandomMethod),
     "svd_delta": (SVDDeltaConfig, SVDDeltaMethod),
     "prompt": (PromptConfig, PromptMethod),
+    "probe": (ProbeConfig, ProbeMethod),
+    "jacobian": (JacobianConfig, JacobianMethod),
     "ipissa": (IPissaConfig, IPissaMethod),
     "lora": (PeftAdapterConfig, PeftMethod),
     "dora": (PeftAdapterConfig, PeftMethod),

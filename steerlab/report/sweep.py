@@ -109,15 +109,16 @@ def pareto_plot(table: pd.DataFrame, keys: list[str], path: Path) -> Path:
                 fmt="o", color="C0", alpha=0.6, capsize=3)
     order = sorted(front, key=lambda i: x[i])
     ax.plot(x[order], y[order], "-o", color="C3", label="Pareto front")
+    labels: dict[tuple[float, float], list[str]] = {}  # settings with the same result (reused cells) share one label
     for i, (_, row) in enumerate(table.iterrows()):
-        ax.annotate(label_of(row, keys), (x[i], y[i]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        labels.setdefault((x[i], y[i]), []).append(label_of(row, keys))
+    for (px, py), names in labels.items():
+        ax.annotate("\n".join(names), (px, py), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.margins(x=0.25, y=0.15)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set(xlabel="ΔNLL (coherence cost, nats)", ylabel="Effect (S(+1) − S(−1)) / 2", title="Effect vs coherence cost")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return saved(fig, path)
 
 
 def dose_plot(table: pd.DataFrame, keys: list[str], path: Path) -> Path:
@@ -132,6 +133,10 @@ def dose_plot(table: pd.DataFrame, keys: list[str], path: Path) -> Path:
     a.set(xlabel="coefficient c", ylabel="target score S(c)", title="dose-response")
     b.set(xlabel="coefficient c", ylabel="mean token NLL", title="coherence")
     a.legend(fontsize=7)
+    return saved(fig, path)
+
+
+def saved(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
