@@ -171,3 +171,20 @@ def test_optuna_sweep_optimises_the_validation_gain(tmp_path):
     assert len(summaries) == 2
     assert best["best_value"] == pytest.approx(max(s["val_gain"] for s in summaries))
     assert set(best["best_params"]) == {"train.optimizer.lr", "adapter.r"}
+
+
+def test_launcher_defaults_and_site_file_merge(tmp_path):
+    """conf/hydra/launcher/submitit_slurm.yaml defaults; a conf/local/slurm.yaml on the search path overrides them."""
+    from hydra import compose, initialize_config_dir
+
+    site = tmp_path / "local"
+    site.mkdir()
+    (site / "slurm.yaml").write_text("partition: gpu\naccount: my-lab\nsetup: ['module load cuda']\n")
+    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
+        plain = compose("config", overrides=["hydra/launcher=submitit_slurm"], return_hydra_config=True).hydra.launcher
+        sited = compose("config", overrides=["hydra/launcher=submitit_slurm", f"hydra.searchpath=[file://{tmp_path}]"],
+                        return_hydra_config=True).hydra.launcher
+    assert plain.partition is None and plain.max_num_timeout == 3 and plain.gpus_per_node == 1
+    assert plain._target_.endswith("SlurmLauncher")
+    assert sited.partition == "gpu" and sited.account == "my-lab" and list(sited.setup) == ["module load cuda"]
+    assert sited.timeout_min == plain.timeout_min  # untouched keys keep steerlab's defaults
