@@ -176,6 +176,7 @@ class Config:
     reuse: bool = True  # a multirun cell whose effective config already has a finished result reuses it
     results_index: str = "outputs/index"  # where finished runs are recorded by identity (conf/config.yaml sets it)
     experiment: Any = None
+    analysis: Any = None  # validated by steerlab.analysis (each analysis has its own dataclass)
 
 
 GROUP_SCHEMAS = {

@@ -36,6 +36,7 @@ class Plan:
     loss_layer: int
     loss_layers: list[int]
     coeffs: list[float]
+    analysis: tuple = (None, None)  # (typed config, function) when analysis != none
 
 
 def seed_everything(seed: int) -> None:
@@ -59,7 +60,10 @@ def prepare(cfg: DictConfig) -> Plan:
         raise ConfigError(f"eval.target={cfg.eval.target!r}: no reported (non-validation) dilemma carries this value on exactly one side")
     load_suffixes(cfg.data.suffixes)
     depth = models.depth(cfg.model)
-    plan = Plan(method, items, val_items, test_items, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth), coeffs)
+    from steerlab.analysis import build as build_analysis
+
+    plan = Plan(method, items, val_items, test_items, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth),
+                coeffs, build_analysis(cfg.get("analysis")))
     method.check_layers(plan.steer_layers, plan.loss_layers)
     return plan
 
@@ -91,25 +95,45 @@ def run(cfg: DictConfig) -> float:
     logger = make_logger(cfg, folder, resume=resuming)
     code = 1
     try:
-        summary = execute(cfg, plan, folder, logger)
+        summary = execute(cfg, plan, folder, logger) if plan.analysis[1] is None else analyse(cfg, plan, folder, logger)
         code = 0
     finally:
         logger.finish(code)
     write_status(folder, "computed", identity=ident, overrides=task_overrides())
     Index(cfg.results_index).record(ident, folder)
-    return summary["val_gain"]
+    return summary.get("val_gain", float("nan"))
 
 
-def fit(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = None) -> dict:
-    from steerlab.calibrate import calibrate
+def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
+    """`analysis=<name>`: the analysis instead of the steering evaluation, on the same model, pairs and layers."""
+    acfg, fn = plan.analysis
+    model, tok = models.load(cfg.model, cfg.seed)
+    ctx = context(cfg, plan, model, tok, logger, folder)
+    t0 = time.perf_counter()
+    summary = {"analysis": acfg.name, **fn(acfg, ctx, folder, logger), "analysis_seconds": time.perf_counter() - t0,
+               "steer_layers": plan.steer_layers, "loss_layer": plan.loss_layer, "n_train_pairs": len(ctx.train)}
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
+    log.info("analysis %s done in %.1f s; run folder: %s", acfg.name, summary["analysis_seconds"], folder)
+    return summary
 
+
+def context(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = None) -> FitContext:
+    """Everything a method (or an analysis) fits on: model, training/validation pairs, layers, training config."""
     train, val = make_pairs(tok, cfg.data, cfg.seed)
-    ctx = FitContext(
+    return FitContext(
         model=model, tok=tok, steer_layers=plan.steer_layers, loss_layer=plan.loss_layer, modules=list(cfg.layers.modules),
         train=train, val=val, personas=list(cfg.data.personas), template=cfg.data.template, layers_path=cfg.model.layers_path,
         batch_size=cfg.model.batch_size, readout_tokens=cfg.data.readout_tokens, seed=cfg.seed, logger=logger,
         loss_layers=plan.loss_layers, train_cfg=cfg.train, loss_cfg=cfg.loss_space, folder=folder,
     )
+
+
+def fit(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = None) -> dict:
+    from steerlab.calibrate import calibrate
+
+    ctx = context(cfg, plan, model, tok, logger, folder)
+    train, val = ctx.train, ctx.val
     t0 = time.perf_counter()
     plan.method.fit(ctx)
     info = calibrate(ctx, plan.method)
