@@ -110,7 +110,7 @@ def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     model, tok = models.load(cfg.model, cfg.seed)
     ctx = context(cfg, plan, model, tok, logger, folder)
     t0 = time.perf_counter()
-    summary = {"analysis": acfg.name, **fn(acfg, ctx, folder, logger), "analysis_seconds": time.perf_counter() - t0,
+    summary = {"analysis": acfg.name, **fn(acfg, ctx, folder, logger, cfg), "analysis_seconds": time.perf_counter() - t0,
                "steer_layers": plan.steer_layers, "loss_layer": plan.loss_layer, "n_train_pairs": len(ctx.train)}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})

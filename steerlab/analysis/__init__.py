@@ -2,7 +2,7 @@
 
 An analysis replaces the steering evaluation of a run: `python launch.py analysis=alignment` loads the model,
 builds the training pairs as usual, runs the analysis and writes its tables and plots into the run folder
-(and to W&B). Registry: name -> (config dataclass, function(cfg, ctx, folder, logger) -> summary dict).
+(and to W&B). Registry: name -> (config dataclass, function(analysis cfg, ctx, folder, logger, run cfg) -> summary dict).
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, is_dataclass
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab.analysis.alignment import AlignmentConfig, alignment
+from steerlab.analysis.coherence import CoherenceConfig, coherence
+from steerlab.analysis.mapper import MapperConfig, mapper
 from steerlab.errors import ConfigError
 
 
@@ -22,6 +24,8 @@ class NoAnalysis:
 REGISTRY = {
     "none": (NoAnalysis, None),
     "alignment": (AlignmentConfig, alignment),
+    "mapper": (MapperConfig, mapper),
+    "coherence": (CoherenceConfig, coherence),
 }
 
 

@@ -104,7 +104,7 @@ def plot(frame: pd.DataFrame, names: list[str], p95: float, path: Path) -> Path:
     return path
 
 
-def alignment(cfg, ctx, folder: Path, logger) -> dict:
+def alignment(cfg, ctx, folder: Path, logger, run_cfg=None) -> dict:
     dirs = {name: method_directions(name, ctx) for name in cfg.methods}
     d = next(iter(next(iter(dirs.values())).values())).numel()
     null = null_cosines(d, cfg.n_null, ctx.seed)
