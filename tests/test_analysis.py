@@ -45,6 +45,10 @@ def test_unknown_analysis_and_field_are_config_errors():
         build({"name": "nope"})
     with pytest.raises(ConfigError, match="analysis=mapper"):
         build({"name": "mapper", "colour": 1})
+    with pytest.raises(ConfigError, match="lenses"):
+        build({"name": "mapper", "lenses": ["l2", "umap"]})
+    with pytest.raises(ConfigError, match="'prompt' has no residual-stream direction"):
+        build({"name": "alignment", "methods": ["pca", "prompt"]})
 
 
 def test_alignment_run_writes_heatmap_and_table(tmp_path):

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, is_dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
+from steerlab.analysis import alignment as _alignment
+from steerlab.analysis import mapper as _mapper
 from steerlab.analysis.alignment import AlignmentConfig, alignment
 from steerlab.analysis.coherence import CoherenceConfig, coherence
 from steerlab.analysis.mapper import MapperConfig, mapper
@@ -40,4 +42,5 @@ def build(cfg):
         typed = OmegaConf.merge(OmegaConf.structured(schema), raw)
     except Exception as ex:  # noqa: BLE001 - omegaconf's own messages name the key
         raise ConfigError(f"analysis={name}: {str(ex).splitlines()[0]}") from None
+    {"alignment": _alignment.check, "mapper": _mapper.check}.get(name, lambda c: None)(typed)
     return typed, fn

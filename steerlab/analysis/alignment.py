@@ -45,13 +45,26 @@ def effective_directions(method, ctx) -> dict[int, torch.Tensor]:
     return {l: (states[1.0][l] - states[-1.0][l]).mean(0) for l in ctx.steer_layers}
 
 
+NO_DIRECTION = ("prompt", "svd_delta")
+
+
+def check(cfg) -> None:
+    """Before any model work: every listed method exists and has a residual-stream direction."""
+    from steerlab.methods import REGISTRY
+
+    for name in cfg.methods:
+        if name not in REGISTRY or name in NO_DIRECTION:
+            usable = sorted(set(REGISTRY) - set(NO_DIRECTION))
+            raise ConfigError(f"analysis.methods: {name!r} has no residual-stream direction here; choose from {usable}")
+    if len(cfg.methods) < 2:
+        raise ConfigError(f"analysis.methods={list(cfg.methods)}: alignment needs at least two methods")
+
+
 def method_directions(name: str, ctx) -> dict[int, torch.Tensor]:
     from steerlab.calibrate import calibrate
     from steerlab.methods import build
 
     method = build({"name": name})
-    if name == "prompt" or name == "svd_delta":
-        raise ConfigError(f"analysis.methods: {name!r} has no residual-stream direction; use vector methods or trained adapters")
     method.fit(ctx)
     calibrate(ctx, method)
     raw = {l: v * method.sign for l, v in method.vector.layers.items()} if hasattr(method, "vector") else effective_directions(method, ctx)
@@ -91,12 +104,13 @@ def plot(frame: pd.DataFrame, names: list[str], p95: float, path: Path) -> Path:
     h.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names, title="mean cosine over layers")
     for i in range(len(names)):
         for j in range(len(names)):
-            h.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8)
+            h.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8, color="white" if abs(m[i, j]) > 0.6 else "black")
     fig.colorbar(im, ax=h, fraction=0.046)
     for (a, b), g in frame.groupby(["a", "b"]):
         ax.plot(g["layer"], g["cos"], marker="o", ms=3, label=f"{a}·{b}")
     ax.axhspan(-p95, p95, color="grey", alpha=0.2, label="random null (95%)")
     ax.set(xlabel="layer", ylabel="cosine", title="per layer")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

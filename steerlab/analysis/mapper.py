@@ -38,6 +38,12 @@ class MapperConfig:
     min_samples: int = 3
 
 
+def check(cfg) -> None:
+    bad = [lens for lens in cfg.lenses if lens not in LENSES]
+    if bad or not cfg.lenses:
+        raise ConfigError(f"analysis.lenses={list(cfg.lenses)}: choose one or more of {list(LENSES)}")
+
+
 def states(ctx, layer: int) -> tuple[np.ndarray, np.ndarray]:
     """[n, d] last-token states `hidden_states[layer]` of every training prompt, and their persona labels (1 = positive)."""
     from steerlab.activations import last_tokens
