@@ -36,6 +36,7 @@ def test_mapper_scores_on_handmade_graphs():
     labels = np.array([0, 0, 0, 1, 1, 1])
     clean = graph_scores({"n0": [0, 1, 2], "n1": [3, 4, 5]}, labels)
     assert clean["purity"] == 1 and clean["entanglement"] == 0 and clean["ari_mapper"] == pytest.approx(1)
+    assert clean["purity_label0"] == clean["purity_label1"] == 1
     mixed = graph_scores({"n0": [0, 3], "n1": [1, 4], "n2": [2, 5]}, labels)
     assert mixed["purity"] == 0.5 and mixed["entanglement"] == 1
 
@@ -52,10 +53,11 @@ def test_unknown_analysis_and_field_are_config_errors():
 
 
 def test_alignment_run_writes_heatmap_and_table(tmp_path):
-    proc = launch([*QUICK, "analysis=alignment", f"out_dir={tmp_path / 'run'}"], tmp_path)
+    methods = "analysis.methods=[pca,mean,probe,jacobian,ipissa]"  # ipissa: its effective direction after training
+    proc = launch([*QUICK, "analysis=alignment", methods, "train.steps=2", "train.val_every=0", f"out_dir={tmp_path / 'run'}"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(tmp_path / "run" / "alignment.csv")
-    assert set(table["a"]) | set(table["b"]) == {"pca", "mean", "probe", "jacobian"}
+    assert set(table["a"]) | set(table["b"]) == {"pca", "mean", "probe", "jacobian", "ipissa"}
     assert table["cos"].between(-1, 1).all() and table["p_null"].between(0, 1).all()
     assert (tmp_path / "run" / "alignment.png").stat().st_size > 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -67,7 +69,7 @@ def test_mapper_run_writes_html_and_scores(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(tmp_path / "run" / "mapper.csv")
     assert list(table["lens"]) == ["l2", "pca1", "direction"]
-    assert {"purity", "ari_mapper", "nmi_mapper", "ari_kmeans", "nmi_kmeans", "entanglement"} <= set(table.columns)
+    assert {"purity", "purity_label0", "purity_label1", "ari_mapper", "nmi_mapper", "ari_kmeans", "nmi_kmeans", "entanglement"} <= set(table.columns)
     for lens in table["lens"]:
         assert "<html" in (tmp_path / "run" / f"mapper_{lens}.html").read_text().lower()
 

@@ -5,7 +5,8 @@ at `layer` (a fraction of depth or an index; null = the read-out layer). For eac
 norm, as in TopoBERT), `pca1` (first principal component), `direction` (projection on the steering
 direction of `direction_method` at that layer) — the states are covered along the lens and clustered (DBSCAN
 on standardised, PCA-reduced states) into a graph. Reported per lens:
-- purity: size-weighted mean over nodes of the majority label's share;
+- purity: size-weighted mean over nodes of the majority label's share, overall and per label (`purity_label1`
+  for the positive persona: its share in the nodes where it is the majority);
 - ARI / NMI of the Mapper partition (each input in its largest node) and of k-means (k = number of labels)
   against the labels;
 - entanglement: Jaccard overlap between the node sets that contain each label (0 = separated, 1 = mixed).
@@ -97,9 +98,14 @@ def graph_scores(nodes: dict[str, list[int]], labels: np.ndarray) -> dict:
     assign[unassigned] = -1 - np.arange(unassigned.sum())  # inputs in no node: singletons
     with_label = [{n for n, m in nodes.items() if (labels[m] == v).any()} for v in (0, 1)]
     union = with_label[0] | with_label[1]
+    per_label = {}
+    for v in (0, 1):  # share of label v in the nodes where it is the majority, weighted by node size
+        own = [(np.mean(labels[m] == v), len(m)) for m in nodes.values() if np.mean(labels[m] == v) > 0.5]
+        per_label[f"purity_label{v}"] = float(np.average([p for p, _ in own], weights=[w for _, w in own])) if own else float("nan")
     return {
         "n_nodes": len(nodes),
         "purity": float(np.average(purity, weights=sizes)) if nodes else float("nan"),
+        **per_label,
         "ari_mapper": float(adjusted_rand_score(labels, assign)),
         "nmi_mapper": float(normalized_mutual_info_score(labels, assign)),
         "entanglement": float(len(with_label[0] & with_label[1]) / len(union)) if union else float("nan"),
