@@ -28,6 +28,8 @@ class NullLogger:
 
     def image(self, name: str, path: Path) -> None: ...
 
+    def html(self, name: str, path: Path) -> None: ...
+
     def preempted(self) -> None: ...
 
     def finish(self, exit_code: int = 0) -> None: ...
@@ -107,6 +109,9 @@ class WandbLogger:
 
     def image(self, name, path):
         self.run.log({name: self._wandb.Image(str(path))})
+
+    def html(self, name, path):
+        self.run.log({name: self._wandb.Html(Path(path).read_text())})
 
     def preempted(self):
         """Before a requeue (SLURM then stops every process of the job, W&B's service too): flush and close the run."""

@@ -83,6 +83,7 @@ def test_coherence_run_writes_tests_and_profiles(tmp_path):
     overall = pd.read_csv(run / "coherence.csv").iloc[0]
     assert 0 < overall["p_perm"] <= 1 and np.isfinite(overall["cohens_d"])
     assert set(pd.read_csv(run / "coherence_pairwise.csv").columns) >= {"group", "versus", "wilcoxon_W", "p"}
+    assert (run / "ablation_profile.png").stat().st_size > 0
     profile = pd.read_csv(run / "ablation_profile.csv")
     assert set(profile["model"]) == {"tiny_llama", "tiny_qwen3"} and (profile["kl"] >= 0).all()
     summary = json.loads((run / "summary.json").read_text())

@@ -181,6 +181,24 @@ def agreement(frame: pd.DataFrame, run_model: str) -> dict:
     return out
 
 
+def profile_plot(frame: pd.DataFrame, path: Path) -> Path:
+    """Mean next-token KL after projecting each group's direction out, against relative depth (one line per group and model)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for (group, model), g in frame.groupby(["group", "model"]):
+        ax.plot(g["depth"], g["kl"], marker="o", ms=3, ls="-" if model == frame["model"].iloc[0] else "--", label=f"{group} ({model})")
+    ax.set(xlabel="relative depth of the ablated layer", ylabel="mean KL(original ‖ ablated)", title="ablation profile", yscale="log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def coherence(acfg, ctx, folder: Path, logger, run_cfg) -> dict:
     layer = layer_of(acfg, ctx)
     data = OmegaConf.merge(run_cfg.data, {"max_pairs": acfg.max_pairs})
@@ -189,6 +207,7 @@ def coherence(acfg, ctx, folder: Path, logger, run_cfg) -> dict:
     pairwise.to_csv(folder / "coherence_pairwise.csv", index=False)
     prof = profiles(acfg, ctx, run_cfg)
     prof.to_csv(folder / "ablation_profile.csv", index=False)
+    logger.image("ablation_profile", profile_plot(prof, folder / "ablation_profile.png"))
     table = pd.DataFrame([{"layer": layer, **overall}])
     table.to_csv(folder / "coherence.csv", index=False)
     for name, frame in (("coherence", table), ("coherence_pairwise", pairwise), ("ablation_profile", prof)):

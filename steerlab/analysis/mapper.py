@@ -152,8 +152,10 @@ def mapper(cfg, ctx, folder: Path, logger, run_cfg=None) -> dict:
         lens = lens_values(kind, x, direction)
         mapper_ = km.KeplerMapper(verbose=0)
         graph = mapper_.map(lens, z, cover=km.Cover(n_cubes=cfg.n_cubes, perc_overlap=cfg.overlap), clusterer=DBSCAN(eps=eps, min_samples=cfg.min_samples))
-        mapper_.visualize(graph, path_html=str(folder / f"mapper_{kind}.html"), title=f"Mapper, lens {kind}, layer {layer}",
+        html = folder / f"mapper_{kind}.html"
+        mapper_.visualize(graph, path_html=str(html), title=f"Mapper, lens {kind}, layer {layer}",
                           custom_tooltips=names, color_values=labels, color_function_name="positive persona")
+        logger.html(f"mapper_{kind}", html)
         rows.append({"lens": kind, "layer": layer, **graph_scores(graph["nodes"], labels), "n_edges": sum(len(v) for v in graph["links"].values()),
                      **kmeans_scores(z, labels, ctx.seed)})
     frame = pd.DataFrame(rows)
