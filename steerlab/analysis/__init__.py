@@ -2,7 +2,7 @@
 
 An analysis replaces the steering evaluation of a run: `python launch.py analysis=alignment` loads the model,
 builds the training pairs as usual, runs the analysis and writes its tables and plots into the run folder
-(and to W&B). Registry: name -> (config dataclass, function(analysis cfg, ctx, folder, logger, run cfg) -> summary dict).
+(and to W&B). Registry: name -> (config dataclass, function(analysis cfg, ctx, folder, logger, run cfg) -> summary dict, check).
 """
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass, is_dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
-from steerlab.analysis import alignment as _alignment
-from steerlab.analysis import mapper as _mapper
 from steerlab.analysis.alignment import AlignmentConfig, alignment
+from steerlab.analysis.alignment import check as check_alignment
 from steerlab.analysis.coherence import CoherenceConfig, coherence
 from steerlab.analysis.mapper import MapperConfig, mapper
+from steerlab.analysis.mapper import check as check_mapper
 from steerlab.errors import ConfigError
 
 
@@ -23,11 +23,15 @@ class NoAnalysis:
     name: str = "none"
 
 
-REGISTRY = {
-    "none": (NoAnalysis, None),
-    "alignment": (AlignmentConfig, alignment),
-    "mapper": (MapperConfig, mapper),
-    "coherence": (CoherenceConfig, coherence),
+def no_check(cfg) -> None:
+    """Analyses whose schema says it all."""
+
+
+REGISTRY = {  # name -> (config dataclass, function, check run before any model work)
+    "none": (NoAnalysis, None, no_check),
+    "alignment": (AlignmentConfig, alignment, check_alignment),
+    "mapper": (MapperConfig, mapper, check_mapper),
+    "coherence": (CoherenceConfig, coherence, no_check),
 }
 
 
@@ -37,10 +41,10 @@ def build(cfg):
     name = raw.get("name", "none")
     if name not in REGISTRY:
         raise ConfigError(f"analysis.name={name!r}: unknown analysis; choose one of {sorted(REGISTRY)}")
-    schema, fn = REGISTRY[name]
+    schema, fn, check = REGISTRY[name]
     try:
         typed = OmegaConf.merge(OmegaConf.structured(schema), raw)
     except Exception as ex:  # noqa: BLE001 - omegaconf's own messages name the key
         raise ConfigError(f"analysis={name}: {str(ex).splitlines()[0]}") from None
-    {"alignment": _alignment.check, "mapper": _mapper.check}.get(name, lambda c: None)(typed)
+    check(typed)
     return typed, fn
