@@ -40,6 +40,11 @@ def quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def pinned(cell: Cell, sweep_dir: Path) -> List[str]:
+    """Overrides fixing a launched cell's folder: absolute (not relative to the job's cwd), at its grid position."""
+    return [f"hydra.sweep.dir={quoted(str(sweep_dir.resolve()))}", f"hydra.sweep.subdir={quoted(cell.subdir)}"]
+
+
 class DedupSweeperBase(BasicSweeper):
     def cell(self, num: int, overrides: List[str]) -> Cell:
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
@@ -75,9 +80,7 @@ class DedupSweeperBase(BasicSweeper):
                  len(cells), len(todo), sum(c.source is not None for c in cells), sum(c.twin is not None for c in cells))
         returns, start = [], 0
         for chunk in self.split_overrides_to_chunks(todo, self.max_batch_size) if todo else []:
-            # the job's folder is fixed here: absolute (not relative to the job's working directory) and at its grid position
-            pin = lambda c: [f"hydra.sweep.dir={quoted(str(sweep_dir.resolve()))}", f"hydra.sweep.subdir={quoted(c.subdir)}"]  # noqa: E731
-            batch = [c.overrides + pin(c) for c in chunk]
+            batch = [c.overrides + pinned(c, sweep_dir) for c in chunk]
             returns.append(self.launcher.launch(batch, initial_job_idx=start))
             start += len(batch)
         for c in cells:

@@ -124,12 +124,12 @@ def profiles(acfg, ctx, run_cfg) -> pd.DataFrame:
     """Ablation profile of each group's mean direction over the steered layers (and on compare_model, if set)."""
     data = OmegaConf.merge(run_cfg.data, {"max_pairs": acfg.max_pairs})
     prompts = [p.pos for p in ctx.val[: acfg.profile_prompts]]
-    layers = ctx.steer_layers
+    layers, depth = ctx.steer_layers, len(layers_of(ctx))
     rows = []
     for group, pairs in acfg.groups.items():
         per_layer = group_directions(ctx, data, pairs, layers)
         prof = ablation_profile(ctx.model, ctx.tok, prompts, per_layer, ctx.layers_path, ctx.batch_size)
-        rows += [{"group": group, "model": run_cfg.model.name, "layer": l, "depth": (l + 1) / len(layers_of(ctx)), "kl": v} for l, v in zip(layers, prof)]
+        rows += [{"group": group, "model": run_cfg.model.name, "layer": l, "depth": (l + 1) / depth, "kl": v} for l, v in zip(layers, prof)]
     frame = pd.DataFrame(rows)
     if acfg.compare_model:
         frame = pd.concat([frame, compare(acfg, ctx, run_cfg, data, frame)])
