@@ -1,9 +1,11 @@
 """Python API for notebooks: the same steps as `launch.py`, without Hydra.
 
     model, tok = load_model("smollm2_135m")
-    method = fit("pca", model, tok)
+    method = fit("pca", model, tok)                          # fitted and sign-calibrated
+    calibrate_strength(model, tok, method)                   # iso-KL: c = ±1 now costs 0.25 nats/token (the default)
     with steer(model, method, 1.0):
         ...
+    generate(model, tok, method, ["Describe yourself."])     # greedy text at c = -1, 0, +1
     save(method, "my_pca"); method = load("my_pca")
 """
 from __future__ import annotations
@@ -12,12 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from steerlab import models
 from steerlab.calibrate import calibrate
-from steerlab.config import REPO_ROOT, DataConfig, LayersConfig, ModelConfig
+from steerlab.config import REPO_ROOT, DataConfig, LayersConfig, ModelConfig, StrengthConfig
 from steerlab.data import make_pairs
 from steerlab.layers import loss_layer, loss_layers, num_layers, steer_layers
 from steerlab.methods import REGISTRY, FitContext, Method, build, load, merge, save, steer
 
-__all__ = ["load_model", "context_for", "fit", "steer", "merge", "save", "load", "REGISTRY"]
+__all__ = ["load_model", "context_for", "fit", "calibrate_strength", "generate", "steer", "merge", "save", "load", "REGISTRY"]
 
 
 def model_config(name_or_cfg) -> DictConfig:
@@ -65,3 +67,26 @@ def fit(method, model, tok, data=None, layers=None, seed: int = 0, train=None, l
     m.fit(ctx)
     calibrate(ctx, m)
     return m
+
+
+def calibrate_strength(model, tok, method: Method, target: float | None = None, probe=None, **strength) -> dict:
+    """Set `method.scale` so that max(KL(+1), KL(−1)) is `target` nats/token (iso-KL, as `launch.py` does).
+
+    `target` None = the default of `conf/strength/iso_kl.yaml` (StrengthConfig.target).
+
+    Other StrengthConfig keys (`stat`, `tokens`, `prompts`, `k_min`, `k_max`, `mode`, …) pass through; `probe`
+    reuses a `steerlab.strength.KLProbe` (base continuations and log-probs) across methods. Returns the
+    summary keys (`strength_scale`, `kl_plus`, `kl_minus`, `strength_evals`, `strength_bracket_hit`, …).
+    """
+    from steerlab import strength as iso
+
+    cfg = OmegaConf.merge(OmegaConf.structured(StrengthConfig), {**({} if target is None else {"target": target}), **strength})
+    iso.check(cfg)
+    return iso.calibrate_strength(model, tok, method, cfg, probe)
+
+
+def generate(model, tok, method: Method, prompts: list[str], coeffs=(-1.0, 0.0, 1.0), tokens: int = 48):
+    """Greedy replies to `prompts` (user turns) at each coefficient: a DataFrame with prompt, coeff, text."""
+    from steerlab.generate import generate as run
+
+    return run(model, tok, method, list(prompts), coeffs, tokens)

@@ -6,7 +6,7 @@ import torch
 from steerlab.activations import last_tokens
 from steerlab.data import persona_prompt, render
 from steerlab.layers import decoder_layers, readout
-from steerlab.methods import Method, steer
+from steerlab.methods import Method, steer, steered_prompt
 from steerlab.methods.base import FitContext
 
 NEUTRAL_PERSONA = "a"  # the template with no trait: "Pretend you are a person ..."
@@ -22,7 +22,7 @@ def readout_direction(ctx: FitContext) -> torch.Tensor:
 
 def projection(ctx: FitContext, method: Method, coeff: float, direction: torch.Tensor) -> float:
     """Mean read-out projection on `direction` of neutral-persona prompts with the validation suffixes, steered by coeff."""
-    user = method.edit_prompt(persona_prompt(ctx.template, NEUTRAL_PERSONA), coeff * method.sign)
+    user = steered_prompt(method, persona_prompt(ctx.template, NEUTRAL_PERSONA), coeff)
     texts = [render(ctx.tok, user, part) for part in sorted({p.part for p in ctx.val})]
     layer = readout(decoder_layers(ctx.model, ctx.layers_path), ctx.loss_layer)
     with steer(ctx.model, method, coeff):

@@ -135,6 +135,35 @@ class EvalConfig:
     pmass_min: float = 0.05  # items with p(yes)+p(no) below this are NaN
     val_fraction: float = 0.25  # dilemmas held out for tuning (launch.py returns their Gain); the rest are reported
     batch_size: int = 16
+    samples: int = 6  # steered text samples: this many prompts, greedy, at c = -1, 0, +1 (0 = none)
+    sample_tokens: int = 48  # new tokens per sample
+    sample_prompts: str = "builtin"  # 'builtin' or a path to a JSON list of prompts
+
+
+class StrengthMode(str, Enum):
+    iso_kl = "iso_kl"  # every method at the same KL budget: c means c·k, k solved per method
+    native = "native"  # c = 1 as fitted / trained (k = 1)
+
+
+class KLStat(str, Enum):
+    mean = "mean"
+    p95 = "p95"
+
+
+@dataclass
+class StrengthConfig:
+    """Strength calibration (SPEC §8): the scale k at which max(KL(+k), KL(−k)) over calibration tokens hits `target`."""
+
+    mode: StrengthMode = StrengthMode.iso_kl
+    target: float = 0.25  # nats per token; chosen on validation dilemmas (BENCHMARKS.md, sweeps/kl_budget.yaml)
+    stat: KLStat = KLStat.mean  # statistic of per-token KL over the continuation tokens
+    tokens: int = 32  # base greedy continuation per calibration prompt
+    prompts: str = "builtin"  # 'builtin' (steerlab/resources/calibration_prompts.json) or a JSON list of strings
+    k_min: float = 1e-3  # search range of the scale k
+    k_max: float = 1e3
+    rtol: float = 0.05  # stop when the KL reached is within this fraction of the target
+    max_evals: int = 12  # KL evaluations (each: one forward pass at +k and one at −k)
+    batch_size: int = 32  # prompts per forward pass; the 20 builtin prompts fit one batch (one greedy generation)
 
 
 @dataclass
@@ -170,6 +199,7 @@ class Config:
     eval: EvalConfig = MISSING
     logger: LoggerConfig = MISSING
     train: TrainConfig = MISSING
+    strength: StrengthConfig = MISSING
     seed: int = 0
     rotate_u: bool = False
     out_dir: Optional[str] = None  # run folder; None = Hydra's output dir
@@ -188,6 +218,7 @@ GROUP_SCHEMAS = {
     "eval": EvalConfig,
     "logger": LoggerConfig,
     "train": TrainConfig,
+    "strength": StrengthConfig,
 }
 
 

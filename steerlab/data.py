@@ -19,21 +19,28 @@ class Pair:
     part: str  # the assistant-turn text actually used (a token prefix of `suffix` when expanded)
 
 
-def load_suffixes(spec: str) -> list[str]:
-    """The project's own suffix list ('builtin') or a JSON list of strings at `spec`."""
+def load_strings(spec: str, builtin: str, key: str) -> list[str]:
+    """A JSON list of non-empty strings: steerlab's own `resources/<builtin>` ('builtin') or the file at `spec`.
+
+    `key` names the config key in error messages (e.g. 'data.suffixes').
+    """
     if spec == "builtin":
-        text = resources.files("steerlab.resources").joinpath("suffixes.json").read_text()
-        return json.loads(text)
+        return json.loads(resources.files("steerlab.resources").joinpath(builtin).read_text())
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise DataError(f"data.suffixes: no such file {path}")
+        raise DataError(f"{key}: no such file {path}")
     try:
         items = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise DataError(f"data.suffixes: {path} is not valid JSON ({e})") from e
-    if not isinstance(items, list) or not items or not all(isinstance(s, str) for s in items):
-        raise DataError(f"data.suffixes: {path} must hold a non-empty JSON list of strings")
+        raise DataError(f"{key}: {path} is not valid JSON ({e})") from e
+    if not isinstance(items, list) or not items or not all(isinstance(s, str) and s.strip() for s in items):
+        raise DataError(f"{key}: {path} must hold a non-empty JSON list of strings, none of them blank")
     return items
+
+
+def load_suffixes(spec: str) -> list[str]:
+    """The project's own suffix list ('builtin') or a JSON list of strings at `spec`."""
+    return load_strings(spec, "suffixes.json", "data.suffixes")
 
 
 def render(tokenizer, user: str, assistant_prefix: str = "") -> str:

@@ -58,7 +58,7 @@ def score(model, batches: Batches, yes: list[int], no: list[int], desc: str = "e
 
 def evaluate(model, tok, method, items: pd.DataFrame, coeffs: list[float], batch_size: int) -> pd.DataFrame:
     """One row per item x coefficient: logratio, pmass, nll (prompts tokenized once per distinct prompt set)."""
-    from steerlab.methods import steer
+    from steerlab.methods import steer, steered_prompt
 
     yes, no = yes_no_ids(tok)
     base = [question(s, a) for s, a in zip(items["situation"], items["action"])]
@@ -66,7 +66,7 @@ def evaluate(model, tok, method, items: pd.DataFrame, coeffs: list[float], batch
     frames = []
     for c in coeffs:
         t0 = time.perf_counter()
-        texts = [render(tok, method.edit_prompt(q, c * method.sign), ANSWER_PREFIX) for q in base]
+        texts = [render(tok, steered_prompt(method, q, c), ANSWER_PREFIX) for q in base]
         key = tuple(texts)
         if key not in cache:
             cache[key] = Batches.build(tok, texts, batch_size, device_of(model))

@@ -83,11 +83,11 @@ class ContrastiveLoss:
         diff = self.coords(h_pos, layer) - self.coords(h_neg, layer)
         return (diff * d).sum(-1).mean(-1) / self.unit[layer]
 
-    def terms(self, alpha: float, h_pos: dict, h_neg: dict, lp_pos, lp_neg, idx) -> dict[str, torch.Tensor]:
+    def terms(self, coeff: float, h_pos: dict, h_neg: dict, lp_pos, lp_neg, idx) -> dict[str, torch.Tensor]:
         """Loss components for one coefficient α = ±1 on the batch of pairs `idx`."""
         c, out, dev = self.cfg, {}, lp_pos.device
         for l in h_pos:
-            gap = alpha * (self.separation(h_pos[l], h_neg[l], l, idx) - self.s_ref[l][idx].to(dev))
+            gap = coeff * (self.separation(h_pos[l], h_neg[l], l, idx) - self.s_ref[l][idx].to(dev))
             if LossType(c.loss_type) == LossType.logsigmoid:
                 out[f"logsigmoid/layer_{l}"] = -F.logsigmoid(c.beta * gap).mean()
             else:
@@ -98,5 +98,5 @@ class ContrastiveLoss:
             out["coh"] = c.coh_weight * F.relu(drop - c.coh_margin).mean()
         if c.mono_weight:
             shift = (lp_pos.mean(-1) - lp_neg.mean(-1)) - (ref_pos.mean(-1) - ref_neg.mean(-1))
-            out["mono"] = c.mono_weight * F.relu(c.mono_margin - alpha * shift).mean()
+            out["mono"] = c.mono_weight * F.relu(c.mono_margin - coeff * shift).mean()
         return out

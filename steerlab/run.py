@@ -5,7 +5,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab import dilemmas, models
-from steerlab.data import load_suffixes, make_pairs
+from steerlab.data import load_strings, load_suffixes, make_pairs
 from steerlab.errors import ConfigError
 from steerlab.layers import loss_layer, loss_layers, steer_layers
 from steerlab.log import make_logger
@@ -37,6 +37,7 @@ class Plan:
     loss_layers: list[int]
     coeffs: list[float]
     analysis: tuple = (None, None)  # (typed config, function) when analysis != none
+    sample_prompts: list[str] = field(default_factory=list)  # steered text samples (eval.samples of them)
 
 
 def seed_everything(seed: int) -> None:
@@ -59,13 +60,29 @@ def prepare(cfg: DictConfig) -> Plan:
     if dilemmas.labels(test_items, cfg.eval.target).empty:
         raise ConfigError(f"eval.target={cfg.eval.target!r}: no reported (non-validation) dilemma carries this value on exactly one side")
     load_suffixes(cfg.data.suffixes)
+    from steerlab import strength
+
+    strength.check(cfg.strength)
+    samples = sample_prompts(cfg.eval)
     depth = models.depth(cfg.model)
     from steerlab.analysis import build as build_analysis
 
     plan = Plan(method, items, val_items, test_items, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth),
-                coeffs, build_analysis(cfg.get("analysis")))
+                coeffs, build_analysis(cfg.get("analysis")), samples)
     method.check_layers(plan.steer_layers, plan.loss_layers)
     return plan
+
+
+def sample_prompts(ecfg) -> list[str]:
+    """The first `eval.samples` prompts of `eval.sample_prompts` (checked before any model work)."""
+    if ecfg.samples < 0 or ecfg.sample_tokens < 1:
+        raise ConfigError(f"eval.samples={ecfg.samples} must be >= 0 and eval.sample_tokens={ecfg.sample_tokens} >= 1")
+    if ecfg.samples == 0:
+        return []
+    prompts = load_strings(ecfg.sample_prompts, "sample_prompts.json", "eval.sample_prompts")
+    if len(prompts) < ecfg.samples:
+        raise ConfigError(f"eval.samples={ecfg.samples} but eval.sample_prompts has only {len(prompts)} prompts")
+    return prompts[: ecfg.samples]
 
 
 def run_dir_of(cfg: DictConfig) -> Path:
@@ -146,9 +163,12 @@ def fit(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = N
 def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     from steerlab.evaluate import evaluate  # scipy, matplotlib and friends load only once validation passed
     from steerlab.metrics import item_y, summarize, validation
+    from steerlab.strength import calibrate_strength, strength_line
 
     model, tok = models.load(cfg.model, cfg.seed)
     fit_info = fit(cfg, plan, model, tok, logger, folder)
+    fit_info.update(calibrate_strength(model, tok, plan.method, cfg.strength))
+    log.info(strength_line(fit_info))
     save(plan.method, folder / "method")
     t0 = time.perf_counter()
     results = item_y(evaluate(model, tok, plan.method, plan.items, plan.coeffs, cfg.eval.batch_size), cfg.eval.pmass_min)
@@ -158,13 +178,28 @@ def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     summary, values = summarize(reported, plan.test_items, cfg.eval.target, cfg.metric, cfg.seed)
     summary.update(validation(results, plan.val_items, cfg.eval.target))
     summary.update(fit_info, eval_seconds=eval_seconds, method=plan.method.name, steer_layers=plan.steer_layers, loss_layer=plan.loss_layer)
-    write_outputs(cfg, plan, folder, results, summary, values, logger)
+    samples = steered_samples(cfg, plan, model, tok, summary)
+    write_outputs(cfg, plan, folder, results, summary, values, logger, samples)
     return summary
 
 
-def write_outputs(cfg, plan: Plan, folder: Path, results, summary: dict, values, logger) -> None:
+def steered_samples(cfg: DictConfig, plan: Plan, model, tok, summary: dict):
+    """Greedy continuations of the sample prompts at c = −1, 0, +1 (None when eval.samples = 0)."""
+    if not plan.sample_prompts:
+        return None
+    from steerlab.generate import generate
+
+    t0 = time.perf_counter()
+    frame = generate(model, tok, plan.method, plan.sample_prompts, tokens=cfg.eval.sample_tokens, batch_size=cfg.eval.batch_size)
+    summary["samples_seconds"] = time.perf_counter() - t0
+    return frame
+
+
+def write_outputs(cfg, plan: Plan, folder: Path, results, summary: dict, values, logger, samples=None) -> None:
+    from steerlab.generate import samples_markdown
     from steerlab.metrics import value_scores
     from steerlab.report import dose_response, print_table, write_report
+    from steerlab.strength import strength_line
 
     results.to_parquet(folder / "results.parquet")
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
@@ -173,15 +208,23 @@ def write_outputs(cfg, plan: Plan, folder: Path, results, summary: dict, values,
     wide = value_scores(reported, dilemmas.labels(plan.test_items, cfg.eval.target)).dropna()
     plot = dose_response(reported, wide, folder, title)
     notes = [
+        strength_line(summary),
         f"steered layers {plan.steer_layers[0]}..{plan.steer_layers[-1]}, read-out layer {plan.loss_layer}",
         f"sign calibrated on training pairs: separation {summary['calibration_separation']:+.3f}, flipped={summary['calibration_flipped']}",
         f"coefficients {plan.coeffs}; pmass_min {cfg.eval.pmass_min}; bootstrap {cfg.metric.n_boot} resamples over items",
         f"reported on {plan.test_items['dilemma_idx'].nunique()} test dilemmas; {plan.val_items['dilemma_idx'].nunique()} validation dilemmas "
         f"(eval.val_fraction={cfg.eval.val_fraction}) give val_gain {summary.get('val_gain', float('nan')):.4g}, the value launch.py returns",
     ]
-    write_report(folder, summary, values, title, notes)
+    extra = []
+    if samples is not None:
+        text = samples_markdown(samples)
+        (folder / "samples.md").write_text(f"# Steered samples: {title}\n\n{strength_line(summary)}\n\n{text}\n")
+        extra = [f"## Steered samples (greedy, {cfg.eval.sample_tokens} new tokens)", "", text, ""]
+        logger.table("samples", samples)
+    write_report(folder, summary, values, title, notes, extra)
     logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
     logger.table("per_value", values)
     logger.image("dose_response", plot)
     print_table(summary, title)
+    print(strength_line(summary))
     log.info("run folder: %s", folder)

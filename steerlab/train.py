@@ -94,11 +94,11 @@ class Trainer:
         self.opt = instantiate(self.cfg.optimizer, params=list(self.params.values()))
         self.sched = instantiate(self.cfg.scheduler)(self.opt, total_steps=self.cfg.steps)
 
-    def pass_terms(self, batch: dict, loss_fn, idx, alpha, backward_scale: float | None) -> dict[str, float]:
+    def pass_terms(self, batch: dict, loss_fn, idx, coeff, backward_scale: float | None) -> dict[str, float]:
         """One α on one micro-batch: loss components (and their gradient when `backward_scale` is given)."""
-        with self.method.apply(self.model, alpha):
+        with self.method.apply(self.model, coeff):
             hp, hn, lpp, lpn = forward(self.model, batch, self.readouts, self.k)
-            terms = loss_fn.terms(alpha, hp, hn, lpp, lpn, idx)
+            terms = loss_fn.terms(coeff, hp, hn, lpp, lpn, idx)
             total = sum(terms.values())
             if backward_scale is not None and total.requires_grad:
                 (total * backward_scale).backward()
@@ -110,10 +110,10 @@ class Trainer:
         for a in range(cfg.grad_accum):
             idx = batch_indices(len(self.data), cfg.batch_pairs, step * cfg.grad_accum + a, self.ctx.seed)
             batch = self.data.batch(idx, device_of(self.model))
-            for alpha in (1.0, -1.0):
-                for name, value in self.pass_terms(batch, self.loss, idx, alpha, 1.0 / cfg.grad_accum).items():
+            for coeff in (1.0, -1.0):
+                for name, value in self.pass_terms(batch, self.loss, idx, coeff, 1.0 / cfg.grad_accum).items():
                     if not math.isfinite(value):
-                        raise TrainingError(f"step {step}: loss component {name!r} is {value} at alpha={alpha:+g}")
+                        raise TrainingError(f"step {step}: loss component {name!r} is {value} at coeff={coeff:+g}")
                     comps[name] = comps.get(name, 0.0) + value / cfg.grad_accum
         grad_norm = float(torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.max_grad_norm or float("inf")))
         if not math.isfinite(grad_norm):
@@ -130,8 +130,8 @@ class Trainer:
         for start in range(0, len(self.val), self.cfg.batch_pairs):
             idx = torch.arange(start, min(start + self.cfg.batch_pairs, len(self.val)))
             batch = self.val.batch(idx, device_of(self.model))
-            for alpha in (1.0, -1.0):
-                total += sum(self.pass_terms(batch, self.val_loss_fn, idx, alpha, None).values()) * len(idx)
+            for coeff in (1.0, -1.0):
+                total += sum(self.pass_terms(batch, self.val_loss_fn, idx, coeff, None).values()) * len(idx)
             n += len(idx)
         return total / max(n, 1)
 

@@ -9,7 +9,7 @@ from steerlab.methods import REGISTRY, build
 
 from .conftest import compose_cfg, launch
 
-GROUPS = ["model", "adapter", "loss_space", "layers", "metric", "data", "eval", "logger", "experiment"]
+GROUPS = ["model", "adapter", "loss_space", "layers", "metric", "data", "eval", "logger", "experiment", "strength"]
 
 
 @pytest.mark.parametrize("group,option", [(g, p.stem) for g in GROUPS for p in sorted((REPO_ROOT / "conf" / g).glob("*.yaml"))])
@@ -48,6 +48,9 @@ def test_schema_rejects_wrong_type_and_unknown_key():
         (["eval=daily_dilemmas", "eval.path=/missing.csv", "model=tiny_llama"], "/missing.csv"),
         (["adapter=prompt", "eval.coeffs=[-2,-1,0,1,2]", "model=tiny_llama"], "coefficients"),
         (["eval.coeffs=[0,1]", "model=tiny_llama"], "eval.coeffs"),
+        (["strength.target=0", "model=tiny_llama"], "strength.target=0"),
+        (["strength.prompts=/missing.json", "model=tiny_llama"], "strength.prompts: no such file /missing.json"),
+        (["eval.samples=99", "model=tiny_llama"], "eval.samples=99"),
     ],
 )
 def test_bad_input_is_one_line_and_fast(tmp_path, args, needle):

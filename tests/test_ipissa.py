@@ -32,8 +32,8 @@ def test_cayley_is_orthogonal_and_angle_is_bounded(theta):
     torch.manual_seed(1)
     p = torch.randn(16, 16) * 10  # far beyond the bound before rescaling
     a = skew(p, theta)
-    for alpha in (-1.0, -0.5, 0.25, 1.0):
-        r = cayley(a, alpha)
+    for coeff in (-1.0, -0.5, 0.25, 1.0):
+        r = cayley(a, coeff)
         assert float((r.T @ r - torch.eye(16)).norm()) <= 1e-5
         assert rotation_angle(r) <= theta + 1e-6
     assert rotation_angle(cayley(a, 1.0)) == pytest.approx(theta, rel=1e-4)  # the bound is reached, not just respected
@@ -62,10 +62,10 @@ def test_scale_modes_are_identity_at_zero(mode):
 def test_forward_equals_the_literal_spec_formula(layer):
     w = InnerPiSSALinear(layer, cfg(r=8, rotate_u=True, scale_s="add_tanh", init_std=0.3))
     x = torch.randn(5, 48)
-    for alpha in (-1.0, 0.5, 1.0):
-        w.alpha = alpha
-        r_v, r_u = w.rotations(alpha)
-        s_new = scaled_values(w.s, w.delta, alpha, ScaleS.add_tanh)
+    for coeff in (-1.0, 0.5, 1.0):
+        w.coeff = coeff
+        r_v, r_u = w.rotations(coeff)
+        s_new = scaled_values(w.s, w.delta, coeff, ScaleS.add_tanh)
         literal = ((x @ w.v @ r_v) * s_new) @ (w.u @ r_u).T + x @ w.residual().T + layer.bias
         torch.testing.assert_close(w(x), literal, atol=1e-5, rtol=1e-5)
 

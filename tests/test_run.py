@@ -25,12 +25,19 @@ def test_single_run_writes_everything_and_wandb_matches(tmp_path):
     proc = launch([*QUICK, "adapter=mean"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = list((tmp_path / "outputs" / "runs").glob("*/*"))
-    for name in ("config.yaml", "results.parquet", "summary.json", "report.md", "dose_response.png", "method/method.json", "method/tensors.safetensors"):
+    for name in ("config.yaml", "results.parquet", "summary.json", "report.md", "samples.md", "dose_response.png", "method/method.json",
+                 "method/tensors.safetensors"):
         assert (run / name).is_file(), name
     summary = json.loads((run / "summary.json").read_text())
     results = pd.read_parquet(run / "results.parquet")
     assert len(results) == 32 * 3 and set(results["coeff"]) == {-1.0, 0.0, 1.0}
     assert summary["n_items"] > 0 and "gain" in summary and "gain_ci_low" in summary
+    strength = {"strength_mode", "strength_scale", "kl_target", "kl_plus", "kl_minus", "strength_evals", "strength_seconds", "strength_bracket_hit"}
+    assert strength <= set(summary) and summary["strength_mode"] == "iso_kl"
+    assert json.loads((run / "method" / "method.json").read_text())["scale"] == summary["strength_scale"]
+    report = (run / "report.md").read_text()
+    assert "strength iso_kl (target" in report and "## Steered samples" in report and "| prompt | c = -1 | c = +0 | c = +1 |" in report
+    assert (run / "samples.md").read_text().count("\n| ") == 6 + 1  # header + 6 prompts (each row at c = -1, 0, +1)
     logged = wandb_summary(run)
     metrics = logged.get("summary") or logged.get("metrics") or logged
     scalars = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -39,6 +46,7 @@ def test_single_run_writes_everything_and_wandb_matches(tmp_path):
         b = metrics[key]
         assert (math.isnan(a) and (b is None or math.isnan(float(b)))) or a == pytest.approx(float(b)), key
     assert "S(+1)" in proc.stdout or "S(+1)" in proc.stderr  # the metric table is printed
+    assert "strength iso_kl (target" in proc.stdout  # and the strength line
 
 
 def test_multirun_one_folder_and_wandb_run_each(tmp_path):
@@ -94,3 +102,26 @@ def test_trained_adapter_layers_at_the_loss_layer_fail_fast(tmp_path):
     proc = launch([*QUICK, "adapter=ipissa", "layers.end=5"], tmp_path, timeout=60)
     assert proc.returncode == 2
     assert "error: adapter layers [5] are at or above the loss layer 5" in proc.stderr
+
+
+# Summaries of the default run's numbers on the tiny model, recorded with the code before iso-KL existed
+# (commit 3ae8369): `strength=native` must reproduce them.
+PINNED = {
+    "pca": {"S(-1)": 0.0006751815478006998, "S(+0)": 0.0006493330001831055, "S(+1)": 0.0006119807561238607, "effect": -3.160039583841956e-05,
+            "rho": -0.009821874888065157, "delta_nll": 5.525350570678711e-05, "gain": 0.0, "gain_ci_high": 0.22999356020194475,
+            "t": -0.011923904619639368, "p": 0.9905891531036668, "n_items": 24, "val_gain": 7.662674874976296e-05,
+            "calibration_separation": 0.02049965551123023},
+    "lora": {"S(-1)": 7.500251134236653e-05, "S(+0)": 0.0006493330001831055, "S(+1)": 0.0006510615348815918, "effect": 0.0002880295117696126,
+             "rho": 0.012277343610081448, "delta_nll": 0.011536081631978945, "gain": 0.0003495908203426895, "gain_ci_high": 0.4125318833691197,
+             "t": 0.050243496773929495, "p": 0.9603621415114554, "n_items": 24, "val_gain": 0.0, "calibration_separation": -0.062259321101009846},
+}
+
+
+@pytest.mark.parametrize("adapter", sorted(PINNED))
+def test_native_strength_reproduces_the_pre_iso_kl_summary(tmp_path, adapter):
+    proc = launch([*QUICK, f"adapter={adapter}", "train.steps=3", "logger=none", "strength=native", f"out_dir={tmp_path}/run"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["strength_scale"] == 1.0 and summary["strength_mode"] == "native"
+    for key, want in PINNED[adapter].items():
+        assert summary[key] == pytest.approx(want, rel=1e-6, abs=1e-12), key

@@ -43,3 +43,15 @@ def test_ipissa_end_to_end_short_schedule(tmp_path):
     assert s["method"] == "ipissa" and s["n_items"] > 0 and s["coverage"] > 0.5
     assert s["steer_layers"] == list(range(9, 24)) and s["loss_layer"] == 24
     assert (summary.parent / "method" / "tensors.safetensors").is_file() and (summary.parent / "report.md").is_file()
+
+
+def test_native_strength_reproduces_the_pre_iso_kl_summary(tmp_path):
+    """`adapter=pca experiment=quick` on SmolLM2, recorded before iso-KL existed; strength=native gives the same numbers."""
+    pinned = {"S(-1)": 0.022556684911251068, "S(+0)": 0.06420725335677464, "S(+1)": 0.12753369907538095, "effect": 0.05248850708206494,
+              "rho": 0.08839687399258643, "delta_nll": 0.07586000363032053, "gain": 0.4312661434513721, "n_items": 24,
+              "calibration_separation": 54.9445366859436}
+    proc = launch(["adapter=pca", "experiment=quick", "logger=none", "strength=native", "eval.samples=0", f"out_dir={tmp_path}/run"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    for key, want in pinned.items():
+        assert summary[key] == pytest.approx(want, rel=1e-4), key

@@ -97,22 +97,28 @@ def test_one_failing_job_does_not_stop_the_sweep_and_is_reported(tmp_path):
     assert "1 of 2 jobs failed" in proc.stdout + proc.stderr
 
 
-def test_report_aggregates_seeds_as_mean_and_sd_with_t_interval(tmp_path):
-    proc = launch(["-m", *QUICK, "adapter=pca,mean", "seed=0,1,2"], tmp_path)
+def test_report_aggregates_seeds_as_mean_and_sd_with_t_interval_and_draws_the_random_band(tmp_path):
+    proc = launch(["-m", *QUICK, "adapter=pca,mean,random", "seed=0,1,2", "strength.target=0.005", "strength.tokens=8"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = only_sweep(tmp_path)
     out = subprocess.run([sys.executable, "-m", "steerlab.report", str(sweep)], capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.returncode == 0, out.stderr
     table = pd.read_csv(sweep / "report" / "sweep.csv")
-    assert list(table["adapter"]) == ["pca", "mean"] and list(table["n"]) == [3, 3]
+    assert list(table["adapter"]) == ["pca", "mean", "random"] and list(table["n"]) == [3, 3, 3]
     cells = pd.read_csv(sweep / "report" / "cells.csv")
     for row in table.itertuples():
         gains = cells.loc[cells["adapter"] == row.adapter, "gain"]
         assert row.gain_mean == pytest.approx(gains.mean()) and row.gain_sd == pytest.approx(gains.std(ddof=1))
         assert row.ci_kind == "t over seeds" and row.ci_low <= row.gain_mean <= row.ci_high
-    for name in ("sweep.md", "pareto.png", "dose_response.png", "cells.csv"):
+    for name in ("sweep.md", "pareto.png", "dose_response.png", "gain.png", "cells.csv"):
         assert (sweep / "report" / name).stat().st_size > 0
     assert "| adapter" in out.stdout and "seed" not in out.stdout.split("|")[1]
+    null = cells.loc[cells["adapter"] == "random", "gain"]
+    assert table["band_gain_high"].to_numpy() == pytest.approx([null.mean() + 2 * null.std(ddof=1)] * 3)
+    assert list(table["clears_band"][2:]) == ["(null)"] and set(table["clears_band"][:2]) <= {"yes", "NO"}
+    for row in table.itertuples():
+        assert (row.clears_band == "yes") == (row.adapter != "random" and row.ci_low > row.band_gain_high)
+    assert "**Random band**" in (sweep / "report" / "sweep.md").read_text()
 
 
 def test_report_of_a_folder_that_is_not_a_sweep_is_one_line(tmp_path):

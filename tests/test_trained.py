@@ -5,7 +5,7 @@ import signal
 import pytest
 import torch
 
-from steerlab.api import fit, load_model, make_context
+from steerlab.api import calibrate_strength, fit, load_model, make_context
 from steerlab.errors import ConfigError, TrainingError
 from steerlab.methods import build, load, merge, save, steer, trainable_names
 from steerlab.train import Trainer
@@ -27,6 +27,7 @@ def fitted(request):
     model, tok = fresh()
     base = logits(model, tok, TEXTS)
     method = fit(request.param, model, tok, data=DATA, layers=LAYERS, train=TRAIN, r=8)
+    calibrate_strength(model, tok, method, target=0.005, tokens=8)  # the contracts below hold after iso-KL calibration
     return method, model, tok, base
 
 
@@ -61,7 +62,7 @@ def test_save_load_round_trip_on_a_fresh_model(fitted, tmp_path):
     save(method, tmp_path / "m")
     other, tok2 = fresh()
     again = load(tmp_path / "m")
-    assert again.sign == method.sign
+    assert again.sign == method.sign and again.scale == method.scale
     for c in (-1.0, 1.0):
         with steer(model, method, c):
             want = logits(model, tok, TEXTS)
@@ -101,12 +102,12 @@ def separation(method, ctx, tr) -> float:
     """Mean s(+1) − s(−1) on validation pairs at the loss layer."""
     idx = torch.arange(len(tr.val))
     out = {}
-    for alpha in (1.0, -1.0):
-        with torch.no_grad(), method.apply(ctx.model, alpha):
+    for coeff in (1.0, -1.0):
+        with torch.no_grad(), method.apply(ctx.model, coeff):
             from steerlab.train import forward
 
             hp, hn, _, _ = forward(ctx.model, tr.val.batch(idx, "cpu"), tr.readouts, tr.k)
-        out[alpha] = float(tr.loss.separation(hp[5], hn[5], 5, idx).mean())
+        out[coeff] = float(tr.loss.separation(hp[5], hn[5], 5, idx).mean())
     return out[1.0] - out[-1.0]
 
 

@@ -35,12 +35,13 @@ def effective_directions(method, ctx) -> dict[int, torch.Tensor]:
     """Mean (h(+1) − h(−1)) of each steered layer's last-token output over the training prompts."""
     from steerlab.activations import last_tokens
     from steerlab.layers import decoder_layers
+    from steerlab.methods import steer
 
     mods = decoder_layers(ctx.model, ctx.layers_path)
     texts = [p.pos for p in ctx.train] + [p.neg for p in ctx.train]
     states = {}
     for c in (1.0, -1.0):
-        with method.apply(ctx.model, c * method.sign):
+        with steer(ctx.model, method, c):
             states[c] = last_tokens(ctx.model, ctx.tok, texts, {l: mods[l] for l in ctx.steer_layers}, ctx.batch_size, desc=f"effective c={c:+g}")
     return {l: (states[1.0][l] - states[-1.0][l]).mean(0) for l in ctx.steer_layers}
 
@@ -62,12 +63,12 @@ def check(cfg) -> None:
 
 def method_directions(name: str, ctx) -> dict[int, torch.Tensor]:
     from steerlab.calibrate import calibrate
-    from steerlab.methods import build
+    from steerlab.methods import applied, build
 
     method = build({"name": name})
     method.fit(ctx)
     calibrate(ctx, method)
-    raw = {l: v * method.sign for l, v in method.vector.layers.items()} if hasattr(method, "vector") else effective_directions(method, ctx)
+    raw = {l: v * applied(method, 1.0) for l, v in method.vector.layers.items()} if hasattr(method, "vector") else effective_directions(method, ctx)
     return {l: unit(v) for l, v in raw.items()}
 
 

@@ -37,7 +37,8 @@ REGISTRY: dict[str, tuple[type, type[Method]]] = {
     "pissa": (PeftAdapterConfig, PeftMethod),
     "oft": (PeftAdapterConfig, PeftMethod),
 }
-__all__ = ["REGISTRY", "FitContext", "Method", "SteeringVector", "build", "steer", "save", "load", "merge", "trainable_names"]
+__all__ = ["REGISTRY", "FitContext", "Method", "SteeringVector", "build", "applied", "steer", "steered_prompt", "save", "load", "merge",
+           "trainable_names"]
 
 
 def trainable_names() -> list[str]:
@@ -56,26 +57,37 @@ def build(cfg) -> Method:
     return cls(typed)
 
 
+def applied(method: Method, coeff: float) -> float:
+    """The one mapping from a user coefficient c to what a method applies: c · sign (SPEC §4) · strength scale (§8)."""
+    return float(coeff) * method.sign * method.scale
+
+
 @contextmanager
 def steer(model, method: Method, coeff: float) -> Iterator[None]:
-    """`with steer(model, method, c):` — the model steered by c (sign-calibrated); restored exactly on exit."""
-    with method.apply(model, float(coeff) * method.sign):
+    """`with steer(model, method, c):` — the model steered by c (sign and strength calibrated); restored exactly on exit."""
+    with method.apply(model, applied(method, coeff)):
         yield
 
 
+def steered_prompt(method: Method, text: str, coeff: float) -> str:
+    """The user prompt as `method` shows it at user coefficient c (only prompting changes it)."""
+    return method.edit_prompt(text, applied(method, coeff))
+
+
 def merge(model, method: Method, coeff: float) -> None:
-    """Fold a trained adapter at coefficient `coeff` (sign-calibrated) into the model's weights and remove it."""
+    """Fold a trained adapter at coefficient `coeff` (sign and strength calibrated) into the model's weights and remove it."""
     if not hasattr(method, "merge"):
         raise ConfigError(f"{method.name} is not a weight adapter; only trained adapters can be merged")
-    method.merge(model, float(coeff) * method.sign)
+    method.merge(model, applied(method, coeff))
 
 
 def save(method: Method, folder: str | Path) -> Path:
-    """Write `tensors.safetensors` and `method.json` (name, config, sign, meta) into `folder`."""
+    """Write `tensors.safetensors` and `method.json` (name, config, sign, strength scale, meta) into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_file(method.tensors(), folder / "tensors.safetensors")
-    info = {"name": method.name, "config": OmegaConf.to_container(method.cfg, resolve=True, enum_to_str=True), "sign": method.sign, "meta": method.meta}
+    info = {"name": method.name, "config": OmegaConf.to_container(method.cfg, resolve=True, enum_to_str=True), "sign": method.sign, "scale": method.scale,
+            "meta": method.meta}
     (folder / "method.json").write_text(json.dumps(info, indent=2, default=str))
     return folder
 
@@ -87,6 +99,7 @@ def load(folder: str | Path) -> Method:
     info = json.loads((folder / "method.json").read_text())
     method = build(info["config"])
     method.sign, method.meta = float(info["sign"]), _int_keys(info["meta"])
+    method.scale = float(info.get("scale", 1.0))  # methods saved before strength calibration: native
     method.load_tensors(load_file(folder / "tensors.safetensors"))
     return method
 

@@ -51,10 +51,12 @@ class Method:
     """Base method: no change to the model or the prompt. Subclasses override what they need."""
 
     name: ClassVar[str] = "base"
+    scalable: ClassVar[bool] = True  # False: the method has no continuous dose (prompting); strength keeps scale 1
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.sign = 1.0  # set by sign calibration (SPEC §4); steer() multiplies the coefficient by it
+        self.sign = 1.0  # set by sign calibration (SPEC §4)
+        self.scale = 1.0  # set by strength calibration (SPEC §8); `applied()` maps c to c · sign · scale
         self.meta: dict = {}
 
     def fit(self, ctx: FitContext) -> None:
@@ -62,11 +64,15 @@ class Method:
 
     @contextmanager
     def apply(self, model, coeff: float) -> Iterator[None]:
-        """Steer `model` by `coeff` inside the block; restore it exactly on exit."""
+        """Steer `model` by the *applied* coefficient (after sign and scale) inside the block; restore it exactly on exit.
+
+        Callers go through `steerlab.methods.steer(model, method, coeff)`, which does the mapping; only the
+        training loop calls `apply` directly, with the raw ±1 it trains at (before sign and scale exist).
+        """
         yield
 
     def edit_prompt(self, text: str, coeff: float) -> str:
-        """The user prompt as this method shows it at `coeff` (prompting baselines override this)."""
+        """The user prompt as this method shows it at the applied `coeff` (prompting baselines override this)."""
         return text
 
     def check_coeffs(self, coeffs: list[float]) -> None:

@@ -9,6 +9,9 @@ Since x W_resᵀ + b = base(x) − ((x V_r) ⊙ S_r) U_rᵀ, the forward compute
     y = base(x) + (x V_r) M(α) U_rᵀ,    M(α) = R_v(α) diag(S'(α)) R_u(α)ᵀ − diag(S_r)
 
 which costs two rank-r products (like LoRA) and stores no copy of W_res (the test checks it against the literal form).
+α is SPEC's name for the applied coefficient; the code calls it `coeff` (c · sign · strength scale, see
+`steerlab.methods.applied`). `max_rotation_angle` bounds the rotation for |coeff| <= 1; an iso-KL scale k > 1
+rotates further (the Cayley map stays orthogonal at every coeff).
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ class IPissaConfig:
     rotate_v: bool = True
     rotate_u: bool = False  # the YAML reads the top-level `rotate_u`
     scale_s: ScaleS = ScaleS.add2
-    max_rotation_angle: float = 0.5  # radians; bounds the true rotation angle for |α| <= 1
+    max_rotation_angle: float = 0.5  # radians; bounds the true rotation angle for |coeff| <= 1
     init_std: float = 1e-3  # generators and δ start small and non-zero
 
 
@@ -55,10 +58,10 @@ def skew(p: torch.Tensor, max_angle: float) -> torch.Tensor:
     return a * torch.clamp(bound / norm.clamp_min(1e-12), max=1.0)
 
 
-def cayley(a: torch.Tensor, alpha: float) -> torch.Tensor:
+def cayley(a: torch.Tensor, coeff: float) -> torch.Tensor:
     """R(α) = (I − αA/2)⁻¹ (I + αA/2): orthogonal for skew A, R(0) = I, R(−α) = R(α)ᵀ."""
     eye = torch.eye(a.shape[0], dtype=a.dtype, device=a.device)
-    return torch.linalg.solve(eye - alpha * a / 2, eye + alpha * a / 2)
+    return torch.linalg.solve(eye - coeff * a / 2, eye + coeff * a / 2)
 
 
 def rotation_angle(r: torch.Tensor) -> float:
@@ -66,13 +69,13 @@ def rotation_angle(r: torch.Tensor) -> float:
     return float(torch.linalg.eigvals(r.double()).angle().abs().max())
 
 
-def scaled_values(s: torch.Tensor, delta: torch.Tensor, alpha: float, mode: ScaleS) -> torch.Tensor:
+def scaled_values(s: torch.Tensor, delta: torch.Tensor, coeff: float, mode: ScaleS) -> torch.Tensor:
     if mode == ScaleS.add2:
-        return s + alpha * delta
+        return s + coeff * delta
     if mode == ScaleS.add_tanh:
-        return s + alpha * torch.tanh(delta) * s
+        return s + coeff * torch.tanh(delta) * s
     if mode == ScaleS.mult:
-        return torch.exp(alpha * delta) * s
+        return torch.exp(coeff * delta) * s
     return s
 
 
@@ -89,12 +92,12 @@ def select_components(s: torch.Tensor, v: torch.Tensor, r: int, mode: Select, x_
 
 
 class InnerPiSSALinear(nn.Module):
-    """Wraps a Linear; `alpha` is set at run time, and α = 0 calls the wrapped layer untouched."""
+    """Wraps a Linear; `coeff` is set at run time, and α = 0 calls the wrapped layer untouched."""
 
     def __init__(self, base: nn.Linear, cfg, stats: tuple | None = None, generator: torch.Generator | None = None):
         """`stats` = (positive inputs, negative inputs) [n, d_in] for `select=data`; None = top-r."""
         super().__init__()
-        self.base, self.cfg, self.alpha = base, cfg, 0.0
+        self.base, self.cfg, self.coeff = base, cfg, 0.0
         w = base.weight.detach().float()
         u, s, vh = torch.linalg.svd(w, full_matrices=False)
         index = select_components(s, vh.T, cfg.r, Select(cfg.select), *(stats or (None, None)))
@@ -109,22 +112,22 @@ class InnerPiSSALinear(nn.Module):
         self.p_u = noise(r, r) if cfg.rotate_u else None
         self.delta = noise(r) if ScaleS(cfg.scale_s) != ScaleS.none else None
 
-    def rotations(self, alpha: float) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        rot = lambda p: None if p is None else cayley(skew(p, self.cfg.max_rotation_angle), alpha)  # noqa: E731
+    def rotations(self, coeff: float) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        rot = lambda p: None if p is None else cayley(skew(p, self.cfg.max_rotation_angle), coeff)  # noqa: E731
         return rot(self.p_v), rot(self.p_u)
 
-    def core(self, alpha: float) -> torch.Tensor:
+    def core(self, coeff: float) -> torch.Tensor:
         """M(α) = R_v diag(S') R_uᵀ − diag(S), the r×r change in the singular basis."""
-        r_v, r_u = self.rotations(alpha)
-        s_new = self.s if self.delta is None else scaled_values(self.s, self.delta, alpha, ScaleS(self.cfg.scale_s))
+        r_v, r_u = self.rotations(coeff)
+        s_new = self.s if self.delta is None else scaled_values(self.s, self.delta, coeff, ScaleS(self.cfg.scale_s))
         m = torch.diag(s_new) if r_v is None else r_v * s_new
         if r_u is not None:
             m = m @ r_u.T
         return m - torch.diag(self.s)
 
-    def delta_weight(self, alpha: float) -> torch.Tensor:
+    def delta_weight(self, coeff: float) -> torch.Tensor:
         """ΔW(α) [d_out, d_in] such that the steered layer is x (W + ΔW)ᵀ + b."""
-        return self.u @ self.core(alpha).T @ self.v.T
+        return self.u @ self.core(coeff).T @ self.v.T
 
     def residual(self) -> torch.Tensor:
         """W_res = W − U_r diag(S_r) V_rᵀ (not stored; for checks)."""
@@ -132,9 +135,9 @@ class InnerPiSSALinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)
-        if self.alpha == 0:
+        if self.coeff == 0:
             return y
-        m = self.core(self.alpha).to(x.dtype)
+        m = self.core(self.coeff).to(x.dtype)
         return y + ((x @ self.v.to(x.dtype)) @ m) @ self.u.to(x.dtype).T
 
 
@@ -167,15 +170,15 @@ class IPissaMethod(TrainedMethod):
     def buffers(self):
         return self._tensors(params=False)
 
-    def set_alpha(self, alpha: float) -> None:
+    def set_coeff(self, coeff: float) -> None:
         for w in self.wrappers.values():
-            w.alpha = alpha
+            w.coeff = coeff
 
     @torch.no_grad()
-    def merge(self, model, alpha: float) -> None:
+    def merge(self, model, coeff: float) -> None:
         self.ensure_attached(model)
         for key, (parent, attr, lin) in self.targets(model).items():
-            lin.weight.copy_((lin.weight.float() + self.wrappers[key].delta_weight(alpha)).to(lin.weight.dtype))
+            lin.weight.copy_((lin.weight.float() + self.wrappers[key].delta_weight(coeff)).to(lin.weight.dtype))
             setattr(parent, attr, lin)
         self._pending = {k: t.clone().cpu() for k, t in self.state().items()}  # still saveable
         self.wrappers, self.model = {}, None

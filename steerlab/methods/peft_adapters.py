@@ -37,7 +37,7 @@ class Scaled(nn.Module):
         self.box = box
 
     def forward(self, w):
-        return w * self.box["alpha"]
+        return w * self.box["coeff"]
 
 
 def unit_scale(layer) -> float:
@@ -50,7 +50,7 @@ class PeftMethod(TrainedMethod):
         super().__init__(cfg)
         self.layers: dict[str, BaseTunerLayer] = {}
         self.initial: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # pissa: (A₀, B₀)
-        self.box = {"alpha": 0.0}
+        self.box = {"coeff": 0.0}
         self.name = cfg.name
 
     def peft_config(self, names: list[str]):
@@ -75,14 +75,14 @@ class PeftMethod(TrainedMethod):
                 self.initial[key] = (layer.lora_A[ADAPTER].weight.detach().clone(), layer.lora_B[ADAPTER].weight.detach().clone())
                 layer.get_base_layer().weight.data.copy_(original[key])
                 layer.register_forward_hook(self._pissa_offset(key))
-        self.set_alpha(0.0)
+        self.set_coeff(0.0)
 
     def _pissa_offset(self, key: str):
         def hook(layer, args, output):
-            if self.box["alpha"] == 0:
+            if self.box["coeff"] == 0:
                 return None
             a0, b0 = self.initial[key]
-            s = self.box["alpha"] * unit_scale(layer)
+            s = self.box["coeff"] * unit_scale(layer)
             return output - s * ((args[0].to(a0.dtype) @ a0.T) @ b0.T).to(output.dtype)
 
         return hook
@@ -97,24 +97,24 @@ class PeftMethod(TrainedMethod):
         super().load_state(tensors)
         self.initial = {k: (tensors.get(f"{k}.A0", a0), tensors.get(f"{k}.B0", b0)) for k, (a0, b0) in self.initial.items()}
 
-    def set_alpha(self, alpha: float) -> None:
-        self.box["alpha"] = alpha
+    def set_coeff(self, coeff: float) -> None:
+        self.box["coeff"] = coeff
         for layer in self.layers.values():
-            layer._disable_adapters = alpha == 0  # peft's enable_adapters() would also flip requires_grad
+            layer._disable_adapters = coeff == 0  # peft's enable_adapters() would also flip requires_grad
             if self.cfg.name != "oft":
-                layer.set_scale(ADAPTER, alpha)
+                layer.set_scale(ADAPTER, coeff)
 
     @torch.no_grad()
-    def merge(self, model, alpha: float) -> None:
+    def merge(self, model, coeff: float) -> None:
         self.ensure_attached(model)
         self._pending = {k: t.clone().cpu() for k, t in self.state().items()}
-        self.set_alpha(alpha)
+        self.set_coeff(coeff)
         targets = self.targets(model)
         for key, layer in self.layers.items():
             parent, attr, base = targets[key]
             layer.merge()
             if key in self.initial:
                 a0, b0 = self.initial[key]
-                base.weight -= alpha * unit_scale(layer) * (b0 @ a0).to(base.weight.dtype)
+                base.weight -= coeff * unit_scale(layer) * (b0 @ a0).to(base.weight.dtype)
             setattr(parent, attr, base)
         self.layers, self.initial, self.model = {}, {}, None

@@ -17,6 +17,7 @@ class PromptConfig:
 
 class PromptMethod(Method):
     name = "prompt"
+    scalable = False  # a persona sentence has no dose: strength calibration measures its KL at ±1 instead
 
     def fit(self, ctx: FitContext) -> None:
         self.meta["personas"] = list(ctx.personas)

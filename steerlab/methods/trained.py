@@ -13,7 +13,7 @@ from steerlab.methods.base import FitContext, Method
 
 
 class TrainedMethod(Method):
-    """Subclasses implement attach / trainable / set_alpha / merge; the rest (fit, apply, save, load) is shared."""
+    """Subclasses implement attach / trainable / set_coeff / merge; the rest (fit, apply, save, load) is shared."""
 
     trainable_method = True
 
@@ -30,11 +30,11 @@ class TrainedMethod(Method):
         """Adapter parameters by stable name (also the checkpoint keys)."""
         raise NotImplementedError
 
-    def set_alpha(self, alpha: float) -> None:
+    def set_coeff(self, coeff: float) -> None:
         raise NotImplementedError
 
-    def merge(self, model, alpha: float) -> None:
-        """Fold the adapter at coefficient `alpha` into the weights and remove it (the model is no longer steerable)."""
+    def merge(self, model, coeff: float) -> None:
+        """Fold the adapter at coefficient `coeff` into the weights and remove it (the model is no longer steerable)."""
         raise NotImplementedError
 
     def needs_stats(self) -> bool:
@@ -108,11 +108,11 @@ class TrainedMethod(Method):
     @contextmanager
     def apply(self, model, coeff: float) -> Iterator[None]:
         self.ensure_attached(model)
-        self.set_alpha(float(coeff))
+        self.set_coeff(float(coeff))
         try:
             yield
         finally:
-            self.set_alpha(0.0)
+            self.set_coeff(0.0)
 
     def state(self) -> dict[str, torch.Tensor]:
         return {**{k: p.detach() for k, p in self.trainable().items()}, **self.buffers()}

@@ -43,14 +43,15 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_report(folder: Path, summary: dict, values: pd.DataFrame, title: str, notes: list[str]) -> Path:
+def write_report(folder: Path, summary: dict, values: pd.DataFrame, title: str, notes: list[str], extra: list[str] = ()) -> Path:
+    """report.md: headline, per-value table, notes, then `extra` lines (e.g. steered samples)."""
     text = [
         f"# {title}", "",
         f"Target value `{summary['target']}`: n = {summary['n_items']} items, coverage {summary['coverage']:.2f}, "
         f"Gain {fmt(summary['gain'])} (95% CI {fmt(summary['gain_ci_low'])} to {fmt(summary['gain_ci_high'])}).", "",
         markdown(pd.DataFrame([headline(summary)])), "",
         "## Per value (side effects)", "", markdown(values.sort_values("n", ascending=False)), "",
-        "## Notes", "", *[f"- {n}" for n in notes], "",
+        "## Notes", "", *[f"- {n}" for n in notes], "", *extra,
     ]
     path = folder / "report.md"
     path.write_text("\n".join(text))

@@ -22,9 +22,10 @@ from scipy import stats  # noqa: E402
 
 from steerlab.errors import ConfigError  # noqa: E402
 from steerlab.report import fmt  # noqa: E402
+from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only  # noqa: E402
 from steerlab.reuse import read_status  # noqa: E402
 
-METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage"]
+METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "strength_scale"]
 
 
 @dataclass
@@ -57,12 +58,13 @@ def cells(sweep_dir: Path) -> pd.DataFrame:
                **parse_overrides(st.get("overrides", []))}
         if (folder / "summary.json").is_file():
             summary = json.loads((folder / "summary.json").read_text())
-            row.update({k: summary.get(k) for k in METRICS + ["gain_ci_low", "gain_ci_high"]})
+            row.update({k: summary.get(k) for k in METRICS + ["gain_ci_low", "gain_ci_high", "method", "strength_bracket_hit"]})
             row.update({k: v for k, v in summary.items() if k.startswith(("S(", "NLL("))})
         rows.append(row)
     if not rows:
         raise ConfigError(f"{sweep_dir}: no cell folders with status.json (is this a steerlab multirun folder?)")
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=[*frame.columns, *[c for c in ("method", *METRICS) if c not in frame]])  # every cell failed: NaN columns
 
 
 def swept_keys(frame: pd.DataFrame, overrides: list[str]) -> list[str]:
@@ -77,7 +79,8 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     rows = []
     for label, g in done.groupby(group_keys, sort=False, dropna=False) if group_keys else [((), done)]:
         label = label if isinstance(label, tuple) else (label,)
-        row = dict(zip(group_keys, label), n=len(g), computed=int((g.status == "computed").sum()), reused=int((g.status == "reused").sum()))
+        row = dict(zip(group_keys, label), n=len(g), computed=int((g.status == "computed").sum()), reused=int((g.status == "reused").sum()),
+                   method="/".join(sorted(set(g["method"].dropna()))), bracket_hits=int(g["strength_bracket_hit"].fillna(False).astype(bool).sum()))
         for m in METRICS:
             vals = g[m].astype(float)
             row[f"{m}_mean"], row[f"{m}_sd"] = vals.mean(), vals.std(ddof=1) if len(vals) > 1 else float("nan")
@@ -100,7 +103,7 @@ def label_of(row: pd.Series, keys: list[str]) -> str:
     return " ".join(f"{k}={row[k]}" for k in keys if k != "seed") or "all"
 
 
-def pareto_plot(table: pd.DataFrame, keys: list[str], path: Path) -> Path:
+def pareto_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | None = None) -> Path:
     """Effect against ΔNLL per group (sd over seeds as bars); the Pareto front: no group has more effect for less ΔNLL."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     x, y = table["delta_nll_mean"].to_numpy(float), table["effect_mean"].to_numpy(float)
@@ -116,12 +119,13 @@ def pareto_plot(table: pd.DataFrame, keys: list[str], path: Path) -> Path:
         ax.annotate("\n".join(names), (px, py), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.margins(x=0.25, y=0.15)
     ax.axhline(0, color="grey", lw=0.5)
+    draw_hband(ax, band, "effect", "Effect band")
     ax.set(xlabel="ΔNLL (coherence cost, nats)", ylabel="Effect (S(+1) − S(−1)) / 2", title="Effect vs coherence cost")
     ax.legend(fontsize=8)
     return saved(fig, path)
 
 
-def dose_plot(table: pd.DataFrame, keys: list[str], path: Path) -> Path:
+def dose_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | None = None) -> Path:
     """Target score S(c) and prompt NLL(c) per group (means over seeds)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     s_cols = sorted([c for c in table.columns if c.startswith("S(")], key=lambda c: float(c[2:-1]))
@@ -130,9 +134,26 @@ def dose_plot(table: pd.DataFrame, keys: list[str], path: Path) -> Path:
         a.plot([float(c[2:-1]) for c in s_cols], row[s_cols].to_numpy(float), marker="o", label=label_of(row, keys))
         b.plot([float(c[4:-1]) for c in n_cols], row[n_cols].to_numpy(float), marker="o")
     a.axhline(0, color="grey", lw=0.5)
+    draw_sband(a, band, s_cols)
     a.set(xlabel="coefficient c", ylabel="target score S(c)", title="dose-response")
     b.set(xlabel="coefficient c", ylabel="mean token NLL", title="coherence")
     a.legend(fontsize=7)
+    return saved(fig, path)
+
+
+def gain_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | None = None) -> Path:
+    """Gain per setting with its 95% CI, against the random band."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(table) + 2), 4))
+    x = np.arange(len(table))
+    mean = table["gain_mean"].to_numpy(float)
+    lo, hi = mean - table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float) - mean
+    ax.errorbar(x, mean, yerr=[np.nan_to_num(np.clip(lo, 0, None)), np.nan_to_num(np.clip(hi, 0, None))], fmt="o", capsize=4)
+    draw_hband(ax, band, "gain", "Gain band")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xticks(x, [label_of(r, keys) for _, r in table.iterrows()], rotation=30, ha="right", fontsize=7)
+    ax.set(ylabel="Gain (mean over seeds, 95% CI)", title="Gain against the random null")
+    if band is not None:
+        ax.legend(fontsize=7)
     return saved(fig, path)
 
 
@@ -162,9 +183,21 @@ def table_markdown(table: pd.DataFrame, keys: list[str]) -> str:
         "val Gain": [pm(m, s) for m, s in zip(table["val_gain_mean"], table["val_gain_sd"])],
         "items": table["n_items_mean"].map(lambda v: fmt(float(v))),
         "coverage": table["coverage_mean"].map(lambda v: fmt(float(v))),
+        "KL reached (+/−)": [f"{fmt(float(p))} / {fmt(float(m))}" for p, m in zip(table["kl_plus_mean"], table["kl_minus_mean"])],
+        "edge hits": table["bracket_hits"],
+        "clears random band": table["clears_band"],
         "computed/reused": [f"{c}/{r}" for c, r in zip(table["computed"], table["reused"])],
     })
     return shown.to_markdown(index=False)
+
+
+def band_text(table: pd.DataFrame, keys: list[str]) -> list[str]:
+    """Plain words on the random band: which settings clear it and which do not."""
+    if not table["clears_band"].isin(["yes", "NO"]).any():
+        return ["No random band: run `adapter=random` with at least 2 seeds in the same sweep (e.g. `sweeps/baselines.yaml`)."]
+    names = lambda verdict: ", ".join(f"`{label_of(r, keys)}`" for _, r in table.iterrows() if r["clears_band"] == verdict) or "none"  # noqa: E731
+    return [f"**Random band** (mean ± 2 sd over random seeds at the same KL budget): a setting clears it when the lower end of its "
+            f"Gain 95% CI is above the band's upper edge. Clears: {names('yes')}. Does **not** clear: {names('NO')}."]
 
 
 def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
@@ -177,7 +210,7 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
     out = sweep_dir / "report"
     out.mkdir(exist_ok=True)
     frame.to_csv(out / "cells.csv", index=False)
-    table = aggregate(frame, keys)
+    table = mark(aggregate(frame, keys), frame, keys) if len(frame) else aggregate(frame, keys)
     failed = [(sweep_dir / r.cell, r.error or "unknown error") for r in frame.itertuples() if r.status == "failed"]
     counts = frame["status"].value_counts().to_dict()
     text = [f"# Sweep {sweep_dir.parent.name}/{sweep_dir.name}", "", f"`{sweep_dir}`: {len(frame)} cells — "
@@ -187,8 +220,11 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
     plots: list[Path] = []
     if len(table):
         table.to_csv(out / "sweep.csv", index=False)
-        plots = [pareto_plot(table, keys, out / "pareto.png"), dose_plot(table, keys, out / "dose_response.png")]
-        text += [table_markdown(table, keys), "", "![Pareto: Effect vs ΔNLL](pareto.png)", "", "![dose-response](dose_response.png)", ""]
+        band = only(bands(frame, keys))
+        plots = [pareto_plot(table, keys, out / "pareto.png", band), dose_plot(table, keys, out / "dose_response.png", band),
+                 gain_plot(table, keys, out / "gain.png", band)]
+        text += [table_markdown(table, keys), "", *band_text(table, keys), "", "![Pareto: Effect vs ΔNLL](pareto.png)", "",
+                 "![dose-response](dose_response.png)", "", "![Gain vs the random band](gain.png)", ""]
     else:
         pd.DataFrame().to_csv(out / "sweep.csv", index=False)
         text += ["No cell finished.", ""]

@@ -1,0 +1,72 @@
+"""Greedy generation under steering: the base continuations strength calibration teacher-forces, and the
+steered text samples (`samples.md`) a researcher reads first to see what a direction does to the model."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from steerlab.batching import Batches
+from steerlab.data import render
+from steerlab.models import device_of
+
+SAMPLE_COEFFS = (-1.0, 0.0, 1.0)
+
+
+def stop_ids(model, tok) -> set[int]:
+    """Token ids that end a continuation: the tokenizer's EOS and the generation config's."""
+    ids = model.generation_config.eos_token_id if model.generation_config is not None else None
+    ids = set(ids if isinstance(ids, list) else [] if ids is None else [ids])
+    return ids | ({tok.eos_token_id} if tok.eos_token_id is not None else set())
+
+
+def trim(ids: list[int], stops: set[int]) -> list[int]:
+    """Keep tokens up to and including the first stop token (generate pads finished rows after it)."""
+    for i, t in enumerate(ids):
+        if t in stops:
+            return ids[: i + 1]
+    return ids
+
+
+@torch.no_grad()
+def greedy(model, tok, texts: list[str], tokens: int, batch_size: int = 16) -> list[list[int]]:
+    """The greedy continuation (new token ids, at most `tokens`) of each text, under whatever hooks are active."""
+    batches = Batches.build(tok, texts, batch_size, device_of(model))
+    stops = stop_ids(model, tok)
+    rows: list[list[int]] = []
+    for batch in batches.batches:
+        out = model.generate(**batch, max_new_tokens=tokens, min_new_tokens=1, do_sample=False, num_beams=1,
+                             pad_token_id=tok.pad_token_id, top_p=None, top_k=None, temperature=None)
+        rows += [trim(r, stops) for r in out[:, batch["input_ids"].shape[1]:].tolist()]
+    ordered = np.empty(len(rows), dtype=object)
+    ordered[:] = rows
+    return list(batches.unsort(ordered))
+
+
+def generate(model, tok, method, prompts: list[str], coeffs=SAMPLE_COEFFS, tokens: int = 48, batch_size: int = 16) -> pd.DataFrame:
+    """One row per prompt × coefficient: the greedy reply to `prompt` (a user turn) with the model steered by c."""
+    from steerlab.methods import steer, steered_prompt
+
+    rows = []
+    for c in coeffs:
+        texts = [render(tok, steered_prompt(method, p, c)) for p in prompts]
+        with steer(model, method, c):
+            ids = greedy(model, tok, texts, tokens, batch_size)
+        rows += [{"prompt": p, "coeff": float(c), "text": tok.decode(i, skip_special_tokens=True).strip()} for p, i in zip(prompts, ids)]
+    return pd.DataFrame(rows)
+
+
+def cell(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return text.replace("|", "\\|").replace("\r", "").replace("\n", "<br>") or "(empty)"
+
+
+def samples_markdown(frame: pd.DataFrame) -> str:
+    """Per prompt, one table row with the continuations at each coefficient side by side."""
+    coeffs = sorted(frame["coeff"].unique())
+    head = ["| prompt | " + " | ".join(f"c = {c:+g}" for c in coeffs) + " |", "|---" * (len(coeffs) + 1) + "|"]
+    rows = []
+    for prompt, g in frame.groupby("prompt", sort=False):
+        texts = g.set_index("coeff")["text"]
+        rows.append(f"| {cell(prompt)} | " + " | ".join(cell(texts.get(c, "")) for c in coeffs) + " |")
+    return "\n".join(head + rows)
