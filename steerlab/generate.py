@@ -29,17 +29,31 @@ def trim(ids: list[int], stops: set[int]) -> list[int]:
 
 
 @torch.no_grad()
-def greedy(model, tok, texts: list[str], tokens: int, batch_size: int = 16) -> list[list[int]]:
-    """The greedy continuation (new token ids, at most `tokens`) of each text, under whatever hooks are active."""
+def greedy(model, tok, texts: list[str], tokens: int, batch_size: int = 16, logprobs: bool = False):
+    """The greedy continuation (new token ids, at most `tokens`) of each text, under whatever hooks are active.
+
+    `logprobs=True` also returns, per text, the [len(continuation), vocab] log-probs the model gave at each
+    generated position (the distributions greedy decoding took its argmax of).
+    """
     batches = Batches.build(tok, texts, batch_size, device_of(model))
     stops = stop_ids(model, tok)
     rows: list[list[int]] = []
+    dists: list[torch.Tensor] = []
     for batch in batches.batches:
-        out = model.generate(**batch, max_new_tokens=tokens, min_new_tokens=1, do_sample=False, num_beams=1,
-                             pad_token_id=tok.pad_token_id, top_p=None, top_k=None, temperature=None)
-        rows += [trim(r, stops) for r in out[:, batch["input_ids"].shape[1]:].tolist()]
-    ordered = np.empty(len(rows), dtype=object)
-    ordered[:] = rows
+        out = model.generate(**batch, max_new_tokens=tokens, min_new_tokens=1, do_sample=False, num_beams=1, pad_token_id=tok.pad_token_id,
+                             top_p=None, top_k=None, temperature=None, return_dict_in_generate=True, output_logits=logprobs)
+        new = [trim(r, stops) for r in out.sequences[:, batch["input_ids"].shape[1]:].tolist()]
+        rows += new
+        if logprobs:
+            steps = torch.stack(out.logits, 1)  # [batch, steps, vocab]
+            dists += [steps[i, : len(ids)].float().log_softmax(-1) for i, ids in enumerate(new)]
+    ids = unsort(batches, rows)
+    return (ids, unsort(batches, dists)) if logprobs else ids
+
+
+def unsort(batches: Batches, values: list) -> list:
+    ordered = np.empty(len(values), dtype=object)
+    ordered[:] = values
     return list(batches.unsort(ordered))
 
 

@@ -49,7 +49,11 @@ def check(cfg: StrengthConfig) -> list[str]:
 
 @dataclass
 class KLProbe:
-    """Calibration prompts with their base greedy continuation and the base log-probs at those positions."""
+    """Calibration prompts with their base greedy continuation and the base log-probs at those positions.
+
+    The base log-probs are the ones greedy decoding produced (KV cache); a teacher-forced pass of the
+    unsteered model reproduces them up to float rounding (KL ~1e-7 nats/token, tested).
+    """
 
     users: list[str]
     conts: list[list[int]]  # base greedy continuation of each prompt (token ids)
@@ -61,10 +65,8 @@ class KLProbe:
     def build(cls, model, tok, users: list[str], tokens: int, batch_size: int = 32) -> "KLProbe":
         from steerlab.generate import greedy
 
-        conts = greedy(model, tok, [render(tok, u) for u in users], tokens, batch_size)
-        probe = cls(users, conts, [], batch_size)
-        probe.base = list(probe.logprobs(model, tok, [render(tok, u) for u in users]))
-        return probe
+        conts, base = greedy(model, tok, [render(tok, u) for u in users], tokens, batch_size, logprobs=True)
+        return cls(users, conts, base, batch_size)  # base log-probs from generation itself: no extra forward pass
 
     def logprobs(self, model, tok, heads: list[str]):
         """Yield, per prompt in order, the [len(cont), vocab] log-probs of the continuation given `heads[i]`."""

@@ -124,10 +124,11 @@ def test_native_mode_keeps_the_fitted_strength(tiny, probe):
 
 
 def test_kl_is_zero_at_coefficient_zero(tiny, probe):
+    """At c = 0 the teacher-forced pass reproduces the base log-probs that generation gave (up to float rounding)."""
     model, tok = tiny
     method = fit("pca", model, tok, data=DATA, layers=LAYERS)
     method.scale = 100.0
-    assert float(probe.kl(model, tok, method, 0.0).max()) == 0.0
+    assert float(probe.kl(model, tok, method, 0.0).max()) < 1e-6
 
 
 def test_samples_at_zero_equal_plain_greedy_generation(tiny):
