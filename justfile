@@ -17,6 +17,7 @@ test *ARGS:
 bench:
     {{py}} bench/model_load.py
     {{py}} bench/eval_throughput.py
+    {{py}} bench/truthfulqa_throughput.py
     {{py}} bench/train_step.py
 
 # Sweep files live in sweeps/. A 2nd word `slurm` or `local` picks the submitit launcher; further words are overrides.

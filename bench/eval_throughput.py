@@ -14,10 +14,9 @@ import torch
 
 from steerlab.api import fit, load_model
 from steerlab.batching import Batches
-from steerlab.config import EvalConfig
 from steerlab.data import render
-from steerlab.dilemmas import load_items
-from steerlab.evaluate import ANSWER_PREFIX, question, score, yes_no_ids
+from steerlab.tasks.dilemma_data import load_items
+from steerlab.tasks.dilemmas import ANSWER_PREFIX, DilemmaConfig, question, score, yes_no_ids
 from steerlab.methods import steer
 from steerlab.models import device_of
 
@@ -41,7 +40,7 @@ def main(argv: list[str]) -> None:
     args = dict(a.split("=", 1) for a in argv)
     name, n, repeats = args.get("model", "smollm2_135m"), int(args.get("items", 64)), int(args.get("repeats", 3))
     model, tok = load_model(name)
-    items = load_items(EvalConfig()).head(n)
+    items = load_items(DilemmaConfig()).head(n)
     texts = [render(tok, question(s, a), ANSWER_PREFIX) for s, a in zip(items["situation"], items["action"])]
     batches = Batches.build(tok, texts, 16, device_of(model))
     yes, no = yes_no_ids(tok)

@@ -10,20 +10,22 @@ import json
 import sys
 from pathlib import Path
 
-HEAD = ["| method | k | KL(+k) | KL(−k) | max / target | min / target | evals | edge hit | Effect | ΔNLL | Gain (95% CI) | coverage |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+from steerlab.report.sweep import task_rows
+
+HEAD = ["| method | task | k | KL(+k) | KL(−k) | max / target | min / target | evals | edge hit | Effect | ΔNLL | Gain (95% CI) | coverage |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
 
 def row(s: dict) -> str:
     t, hi, lo = s["kl_target"], max(s["kl_plus"], s["kl_minus"]), min(s["kl_plus"], s["kl_minus"])
-    return (f"| {s['method']} | {s['strength_scale']:.4g} | {s['kl_plus']:.3f} | {s['kl_minus']:.3f} | {hi / t:.3f} | {lo / t:.3f} | "
+    return (f"| {s['method']} | {s['task']} | {s['strength_scale']:.4g} | {s['kl_plus']:.3f} | {s['kl_minus']:.3f} | {hi / t:.3f} | {lo / t:.3f} | "
             f"{s['strength_evals']} | {s['strength_bracket_hit']} | {s['effect']:.4f} | {s['delta_nll']:.3f} | "
             f"{s['gain']:.3g} ({s['gain_ci_low']:.3g} to {s['gain_ci_high']:.3g}) | {s['coverage']:.2f} |")
 
 
 def main(argv: list[str]) -> None:
     summaries = [json.loads(p.read_text()) for p in sorted(Path(argv[0]).glob("*/summary.json"))]
-    print("\n".join(HEAD + [row(s) for s in summaries]))
+    print("\n".join(HEAD + [row(t) for s in summaries for t in task_rows(s)]))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from steerlab.report.sweep import task_rows
+
 VAL = ["val_gain", "val_effect", "val_delta_nll", "val_n_items"]
 TEST = ["gain", "gain_ci_low", "gain_ci_high", "effect", "delta_nll", "p", "n_items", "coverage"]
 STRENGTH = ["strength_scale", "kl_plus", "kl_minus", "strength_evals", "strength_bracket_hit"]
@@ -21,14 +23,14 @@ STRENGTH = ["strength_scale", "kl_plus", "kl_minus", "strength_evals", "strength
 def rows(sweep: Path) -> pd.DataFrame:
     out = []
     for path in sorted(sweep.glob("*/summary.json")):
-        s = json.loads(path.read_text())
-        out.append({"method": s["method"], "kl_target": s["kl_target"], **{k: s.get(k) for k in STRENGTH + VAL + TEST}})
-    return pd.DataFrame(out).sort_values(["method", "kl_target"])
+        for s in task_rows(json.loads(path.read_text())):
+            out.append({"task": s["task"], "method": s["method"], "kl_target": s["kl_target"], **{k: s.get(k) for k in STRENGTH + VAL + TEST}})
+    return pd.DataFrame(out).sort_values(["task", "method", "kl_target"])
 
 
 def main(argv: list[str]) -> None:
     frame = rows(Path(argv[0]))
-    keys = ["method", "kl_target"]
+    keys = ["task", "method", "kl_target"]
     print("Validation dilemmas:\n")
     print(frame[keys + STRENGTH + VAL].to_markdown(index=False, floatfmt=".4g"))
     print("\nReported (test) dilemmas:\n")

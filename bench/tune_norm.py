@@ -16,7 +16,7 @@ from steerlab.api import context_for, load_model
 from steerlab.batching import Batches
 from steerlab.calibrate import calibrate
 from steerlab.config import REPO_ROOT, register_configs
-from steerlab.evaluate import score, yes_no_ids
+from steerlab.tasks.dilemmas import score, yes_no_ids
 from steerlab.methods import build, steer
 from steerlab.models import device_of
 

@@ -6,6 +6,7 @@
     with steer(model, method, 1.0):
         ...
     generate(model, tok, method, ["Describe yourself."])     # greedy text at c = -1, 0, +1
+    summary, rows = evaluate(model, tok, method, "truthfulqa", limit=100)   # a task of conf/evals/, as launch.py scores it
     save(method, "my_pca"); method = load("my_pca")
 """
 from __future__ import annotations
@@ -14,12 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from steerlab import models
 from steerlab.calibrate import calibrate
-from steerlab.config import REPO_ROOT, DataConfig, LayersConfig, ModelConfig, StrengthConfig
+from steerlab.config import REPO_ROOT, DataConfig, LayersConfig, ModelConfig, StrengthConfig, register_configs
+from steerlab.errors import ConfigError
 from steerlab.data import make_pairs
 from steerlab.layers import loss_layer, loss_layers, num_layers, steer_layers
 from steerlab.methods import REGISTRY, FitContext, Method, build, load, merge, save, steer
 
-__all__ = ["load_model", "context_for", "fit", "calibrate_strength", "generate", "steer", "merge", "save", "load", "REGISTRY"]
+__all__ = ["load_model", "context_for", "fit", "calibrate_strength", "generate", "evaluate", "steer", "merge", "save", "load", "REGISTRY"]
 
 
 def model_config(name_or_cfg) -> DictConfig:
@@ -90,3 +92,32 @@ def generate(model, tok, method: Method, prompts: list[str], coeffs=(-1.0, 0.0, 
     from steerlab.generate import generate as run
 
     return run(model, tok, method, list(prompts), coeffs, tokens)
+
+
+def task_config(name: str, **overrides) -> DictConfig:
+    """A task config from a name in conf/evals/ (e.g. 'builtin', 'truthfulqa') with `overrides` merged in."""
+    path = REPO_ROOT / "conf" / "evals" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"task {name!r}: no conf/evals/{name}.yaml (available: {sorted(p.stem for p in path.parent.glob('*.yaml'))})")
+    register_configs()  # the ${repo:} resolver
+    raw = OmegaConf.load(path)
+    raw.pop("defaults", None)
+    return OmegaConf.merge(raw, overrides)
+
+
+def evaluate(model, tok, method: Method, task: str = "truthfulqa", coeffs=(-1.0, 0.0, 1.0), limit: int | None = None,
+             val_fraction: float = 0.25, batch_size: int = 16, seed: int = 0, **task_cfg):
+    """Score `method` on one task as `launch.py` does: (summary of the reported items, per-item rows with their split).
+
+        summary, rows = evaluate(model, tok, method, "truthfulqa", limit=100)
+        summary["MC1(+1)"], summary["gain"], summary["val_gain"]
+    """
+    from steerlab import tasks
+    from steerlab.config import EvalConfig, MetricConfig
+    from steerlab.run import TaskPlan, evaluate_task, plan_task
+
+    eval_cfg = OmegaConf.structured(EvalConfig(coeffs=list(coeffs), limit=limit, val_fraction=val_fraction, batch_size=batch_size))
+    plan: TaskPlan = plan_task(tasks.build(task, task_config(task, **task_cfg), eval_cfg))
+    cfg = OmegaConf.create({"eval": eval_cfg, "metric": OmegaConf.structured(MetricConfig), "seed": seed})
+    rows, summary, _table = evaluate_task(cfg, plan, model, tok, method, sorted({float(c) for c in coeffs}))
+    return summary, rows

@@ -8,14 +8,17 @@ import numpy as np
 
 @dataclass
 class Batches:
-    """Prompts tokenized once, sorted by length into padded batches; `order` maps back to input order."""
+    """Token sequences sorted by length into padded batches; `order` maps back to input order."""
 
     batches: list[dict]
     order: np.ndarray
 
     @classmethod
     def build(cls, tok, texts: list[str], batch_size: int, device) -> "Batches":
-        ids = tok(texts, add_special_tokens=False)["input_ids"]
+        return cls.from_ids(tok, tok(texts, add_special_tokens=False)["input_ids"], batch_size, device)
+
+    @classmethod
+    def from_ids(cls, tok, ids: list[list[int]], batch_size: int, device) -> "Batches":
         order = np.argsort([len(x) for x in ids], kind="stable")
         batches = []
         for start in range(0, len(order), batch_size):

@@ -119,21 +119,13 @@ class DataConfig:
     readout_tokens: int = 1  # last K tokens used for projections
 
 
-class EvalSource(str, Enum):
-    builtin = "builtin"
-    daily_dilemmas = "daily_dilemmas"
-
-
 @dataclass
 class EvalConfig:
-    source: EvalSource = EvalSource.builtin
-    path: Optional[str] = None  # local CSV (daily_dilemmas); None = Hugging Face hub
-    values_path: Optional[str] = None  # values.csv mapping value -> categories
-    target: str = "honesty"
+    """Run-wide evaluation settings; each task's own settings live under `evals.<name>` (steerlab/tasks)."""
+
     coeffs: List[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0])
-    limit: Optional[int] = None  # keep the first N dilemmas (quick runs)
-    pmass_min: float = 0.05  # items with p(yes)+p(no) below this are NaN
-    val_fraction: float = 0.25  # dilemmas held out for tuning (launch.py returns their Gain); the rest are reported
+    limit: Optional[int] = None  # cap on the items (dilemmas, questions) of every task, on top of its own evals.<name>.limit; null = none
+    val_fraction: float = 0.25  # held out for tuning in every task without its own value (launch.py returns the first task's val Gain)
     batch_size: int = 16
     samples: int = 6  # steered text samples: this many prompts, greedy, at c = -1, 0, +1 (0 = none)
     sample_tokens: int = 48  # new tokens per sample
@@ -197,6 +189,7 @@ class Config:
     metric: MetricConfig = MISSING
     data: DataConfig = MISSING
     eval: EvalConfig = MISSING
+    evals: Dict[str, Any] = field(default_factory=dict)  # task name -> its config (conf/evals/, steerlab.tasks); the first is the objective
     logger: LoggerConfig = MISSING
     train: TrainConfig = MISSING
     strength: StrengthConfig = MISSING
@@ -225,6 +218,7 @@ GROUP_SCHEMAS = {
 def register_configs() -> None:
     """Store every schema in Hydra's ConfigStore (YAML files name them in their defaults)."""
     from steerlab.methods import REGISTRY
+    from steerlab.tasks import TASKS
 
     if not OmegaConf.has_resolver("repo"):
         OmegaConf.register_new_resolver("repo", lambda: str(REPO_ROOT))
@@ -235,3 +229,5 @@ def register_configs() -> None:
         cs.store(group=f"schema/{group}", name="base", node=schema)
     for name, (schema, _cls) in REGISTRY.items():
         cs.store(group="schema/adapter", name=name, node=schema)
+    for name, (schema, _cls) in TASKS.items():
+        cs.store(group="schema/task", name=name, node=schema)

@@ -1,4 +1,4 @@
-"""Metrics (SPEC §6): Spearman-gated normalised Gain and its companions, from per-item eval results."""
+"""Metrics (SPEC §6): Spearman-gated normalised Gain and its companions, from any task's per-item scores."""
 from __future__ import annotations
 
 import math
@@ -9,22 +9,6 @@ import pandas as pd
 from scipy import stats
 
 from steerlab.config import MetricConfig
-from steerlab.dilemmas import all_values, labels
-
-
-def item_y(results: pd.DataFrame, pmass_min: float) -> pd.DataFrame:
-    """Add `y`: log-odds of choosing the to_do side; NaN where p(yes)+p(no) < pmass_min."""
-    sign = np.where(results["action_type"] == "to_do", 1.0, -1.0)
-    y = np.where(results["pmass"] >= pmass_min, results["logratio"] * sign, np.nan)
-    return results.assign(y=y)
-
-
-def value_scores(results: pd.DataFrame, lab: pd.Series) -> pd.DataFrame:
-    """Wide table items x coeff of y * label, for items whose dilemma carries the value on one side only."""
-    rows = results[results["dilemma_idx"].isin(lab.index)]
-    wide = rows.pivot(index="item", columns="coeff", values="y")
-    dil = rows.drop_duplicates("item").set_index("item")["dilemma_idx"]
-    return wide.mul(lab.reindex(dil.loc[wide.index]).to_numpy(), axis=0)
 
 
 def spearman_gate(wide: pd.DataFrame) -> float:
@@ -87,29 +71,10 @@ def bootstrap_gain(wide: pd.DataFrame, dnll: float, cfg: MetricConfig, seed: int
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def per_value(results: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-    """score_v(α) and effect for every value tag, with its number of complete items."""
-    rows = []
-    for v in all_values(items):
-        lab = labels(items, v)
-        if lab.empty:
-            continue
-        wide = value_scores(results, lab).dropna()
-        s = wide.mean()
-        rows.append({"value": v, "n": len(wide), **{f"S({c:+g})": s.get(c, np.nan) for c in wide.columns}, "effect": (s.get(1.0, np.nan) - s.get(-1.0, np.nan)) / 2})
-    return pd.DataFrame(rows)
-
-
-def summarize(results: pd.DataFrame, items: pd.DataFrame, target: str, cfg: MetricConfig, seed: int = 0) -> tuple[dict, pd.DataFrame]:
-    """All metrics for the target value, plus the per-value table. `results` must already hold `y`."""
-    lab = labels(items, target)
-    if lab.empty:
-        raise ValueError(f"eval.target={target!r}: no dilemma carries this value on exactly one side")
-    wide_all = value_scores(results, lab)
+def summarize(wide_all: pd.DataFrame, results: pd.DataFrame, cfg: MetricConfig, seed: int = 0) -> dict:
+    """Every shared metric from a task's scores (items x coefficients; NaN = not scored) and its rows' `nll`."""
     wide = wide_all.dropna()
     dnll, nll = delta_nll(results)
-    table = per_value(results, items)
-    side = table[(table["value"] != target.lower()) & (table["n"] >= cfg.side_min_items)]
     lo, hi = bootstrap_gain(wide, dnll, cfg, seed)
     return {
         **core(wide, dnll),
@@ -118,24 +83,17 @@ def summarize(results: pd.DataFrame, items: pd.DataFrame, target: str, cfg: Metr
         "delta_nll": dnll,
         **{f"NLL({c:+g})": v for c, v in nll.items()},
         **slope_test(wide),
-        "side_effects": float((side["effect"].abs()).mean()) if len(side) else float("nan"),
         "n_items": int(len(wide)),
         "n_labelled": int(len(wide_all)),
         "coverage": float(len(wide) / len(wide_all)) if len(wide_all) else float("nan"),
-        "pmass_mean": float(results["pmass"].mean()),
-        "target": target,
-    }, table
+    }
 
 
-def validation(results: pd.DataFrame, items: pd.DataFrame, target: str) -> dict:
-    """Gain and its parts on the validation dilemmas: the number a sweeper tunes on (never the reported items)."""
-    lab = labels(items, target)
-    rows = results[results["dilemma_idx"].isin(items["dilemma_idx"])]
-    if lab.empty or rows.empty:
-        return {"val_gain": float("nan"), "val_n_items": 0}
-    wide = value_scores(rows, lab).dropna()
-    if len(wide) < 2:
+def validation(wide_all: pd.DataFrame, results: pd.DataFrame) -> dict:
+    """Gain and its parts on the validation items: the number a sweeper tunes on (never the reported items)."""
+    wide = wide_all.dropna()
+    if len(wide) < 2 or results.empty:
         return {"val_gain": float("nan"), "val_n_items": int(len(wide))}
-    dnll, _ = delta_nll(rows)
+    dnll, _ = delta_nll(results)
     c = core(wide, dnll)
     return {"val_gain": c["gain"], "val_effect": c["effect"], "val_rho": c["rho"], "val_delta_nll": dnll, "val_n_items": int(len(wide))}

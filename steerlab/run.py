@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from steerlab import dilemmas, models
+from steerlab import models, tasks
 from steerlab.data import load_strings, load_suffixes, make_pairs
 from steerlab.errors import ConfigError
 from steerlab.layers import loss_layer, loss_layers, steer_layers
@@ -25,13 +25,25 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class TaskPlan:
+    """One eval task with its items, split before any model work."""
+
+    task: tasks.Task
+    items: pd.DataFrame  # every item (evaluated once)
+    val: pd.DataFrame  # held out for tuning: the first task's val Gain is what run() returns
+    test: pd.DataFrame  # the reported items
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+
+@dataclass
 class Plan:
     """What cheap validation established before any model work."""
 
     method: Method
-    items: pd.DataFrame  # every eval item (evaluated once)
-    val_items: pd.DataFrame  # held-out dilemmas for tuning: their Gain is what run() returns
-    test_items: pd.DataFrame  # the reported dilemmas
+    tasks: list[TaskPlan]
     steer_layers: list[int]
     loss_layer: int
     loss_layers: list[int]
@@ -53,12 +65,9 @@ def prepare(cfg: DictConfig) -> Plan:
         raise ConfigError(f"eval.coeffs={list(cfg.eval.coeffs)} must include -1, 0 and 1")
     method = build(cfg.adapter)
     method.check_coeffs(coeffs)
-    items = dilemmas.load_items(cfg.eval)
-    if not 0 <= cfg.eval.val_fraction < 1:
-        raise ConfigError(f"eval.val_fraction={cfg.eval.val_fraction} must be in [0, 1)")
-    val_items, test_items = dilemmas.split(items, cfg.eval.val_fraction)
-    if dilemmas.labels(test_items, cfg.eval.target).empty:
-        raise ConfigError(f"eval.target={cfg.eval.target!r}: no reported (non-validation) dilemma carries this value on exactly one side")
+    if cfg.eval.limit is not None and cfg.eval.limit < 1:
+        raise ConfigError(f"eval.limit={cfg.eval.limit} must be >= 1 (or null for no cap)")
+    task_plans = [plan_task(t) for t in tasks.build_all(cfg)]
     load_suffixes(cfg.data.suffixes)
     from steerlab import strength
 
@@ -67,10 +76,17 @@ def prepare(cfg: DictConfig) -> Plan:
     depth = models.depth(cfg.model)
     from steerlab.analysis import build as build_analysis
 
-    plan = Plan(method, items, val_items, test_items, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth),
+    plan = Plan(method, task_plans, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth),
                 coeffs, build_analysis(cfg.get("analysis")), samples)
     method.check_layers(plan.steer_layers, plan.loss_layers)
     return plan
+
+
+def plan_task(task: tasks.Task) -> TaskPlan:
+    items = task.load()
+    val, test = task.split(items)
+    task.check(val, test)
+    return TaskPlan(task, items, val, test)
 
 
 def sample_prompts(ecfg) -> list[str]:
@@ -118,7 +134,7 @@ def run(cfg: DictConfig) -> float:
         logger.finish(code)
     write_status(folder, "computed", identity=ident, overrides=task_overrides())
     Index(cfg.results_index).record(ident, folder)
-    return summary.get("val_gain", float("nan"))
+    return summary.get(f"{plan.tasks[0].name}/val_gain", float("nan")) if plan.tasks else float("nan")
 
 
 def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
@@ -161,8 +177,6 @@ def fit(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = N
 
 
 def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
-    from steerlab.evaluate import evaluate  # scipy, matplotlib and friends load only once validation passed
-    from steerlab.metrics import item_y, summarize, validation
     from steerlab.strength import calibrate_strength, strength_line
 
     model, tok = models.load(cfg.model, cfg.seed)
@@ -170,17 +184,32 @@ def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     fit_info.update(calibrate_strength(model, tok, plan.method, cfg.strength))
     log.info(strength_line(fit_info))
     save(plan.method, folder / "method")
-    t0 = time.perf_counter()
-    results = item_y(evaluate(model, tok, plan.method, plan.items, plan.coeffs, cfg.eval.batch_size), cfg.eval.pmass_min)
-    eval_seconds = time.perf_counter() - t0
-    results["split"] = np.where(results["dilemma_idx"].isin(plan.val_items["dilemma_idx"]), "val", "test")
-    reported = results[results["split"] == "test"]
-    summary, values = summarize(reported, plan.test_items, cfg.eval.target, cfg.metric, cfg.seed)
-    summary.update(validation(results, plan.val_items, cfg.eval.target))
-    summary.update(fit_info, eval_seconds=eval_seconds, method=plan.method.name, steer_layers=plan.steer_layers, loss_layer=plan.loss_layer)
+    summary = {**fit_info, "method": plan.method.name, "tasks": [tp.name for tp in plan.tasks], "steer_layers": plan.steer_layers,
+               "loss_layer": plan.loss_layer}
+    outcomes = [evaluate_task(cfg, tp, model, tok, plan.method, plan.coeffs) for tp in plan.tasks]
+    for tp, (results, task_summary, table) in zip(plan.tasks, outcomes):
+        summary.update({f"{tp.name}/{k}": v for k, v in task_summary.items()})
+    summary["eval_seconds"] = sum(s["eval_seconds"] for _, s, _ in outcomes)
     samples = steered_samples(cfg, plan, model, tok, summary)
-    write_outputs(cfg, plan, folder, results, summary, values, logger, samples)
+    write_outputs(cfg, plan, folder, outcomes, summary, logger, samples)
     return summary
+
+
+def evaluate_task(cfg: DictConfig, tp: TaskPlan, model, tok, method, coeffs: list[float]) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """Score one task at every coefficient; (rows with their split, the task's summary, its extra table)."""
+    from steerlab.metrics import summarize, validation
+
+    t0 = time.perf_counter()
+    results = tp.task.evaluate(model, tok, method, tp.items, coeffs, cfg.eval.batch_size)
+    seconds = time.perf_counter() - t0
+    results["split"] = np.where(results["group"].isin(tp.val["group"]), "val", "test")
+    test, val = results[results["split"] == "test"], results[results["split"] == "val"]
+    summary = summarize(tp.task.scores(test, tp.test), test, cfg.metric, cfg.seed)
+    extra, table = tp.task.extras(test, tp.test, cfg.metric)
+    summary.update(extra)
+    summary.update(validation(tp.task.scores(val, tp.val), val))
+    summary.update(eval_seconds=seconds, n_test=int(tp.test["group"].nunique()), n_val=int(tp.val["group"].nunique()))
+    return results, summary, table
 
 
 def steered_samples(cfg: DictConfig, plan: Plan, model, tok, summary: dict):
@@ -195,25 +224,28 @@ def steered_samples(cfg: DictConfig, plan: Plan, model, tok, summary: dict):
     return frame
 
 
-def write_outputs(cfg, plan: Plan, folder: Path, results, summary: dict, values, logger, samples=None) -> None:
+def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger, samples=None) -> None:
     from steerlab.generate import samples_markdown
-    from steerlab.metrics import value_scores
-    from steerlab.report import dose_response, print_table, write_report
+    from steerlab.report import dose_response, print_table, task_section, write_report
     from steerlab.strength import strength_line
 
-    results.to_parquet(folder / "results.parquet")
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    title = f"{plan.method.name} on {cfg.model.name} ({cfg.eval.source.value if hasattr(cfg.eval.source, 'value') else cfg.eval.source})"
-    reported = results[results["split"] == "test"]
-    wide = value_scores(reported, dilemmas.labels(plan.test_items, cfg.eval.target)).dropna()
-    plot = dose_response(reported, wide, folder, title)
+    title = f"{plan.method.name} on {cfg.model.name}"
+    sections: list[str] = []
+    for i, (tp, (results, task_summary, table)) in enumerate(zip(plan.tasks, outcomes)):
+        results.to_parquet(folder / f"results_{tp.name}.parquet")
+        reported = results[results["split"] == "test"]
+        plot = dose_response(reported, tp.task.scores(reported, tp.test).dropna(), folder / f"dose_response_{tp.name}.png", f"{title}: {tp.name}",
+                             tp.task.y_label)
+        sections += task_section(tp.task, task_summary, table, plot.name, objective=i == 0)
+        logger.table(f"{tp.name}/table", table)
+        logger.image(f"{tp.name}/dose_response", plot)
+        print_table(task_summary, f"{title}: {tp.name}", tp.task.headline)
     notes = [
         strength_line(summary),
         f"steered layers {plan.steer_layers[0]}..{plan.steer_layers[-1]}, read-out layer {plan.loss_layer}",
         f"sign calibrated on training pairs: separation {summary['calibration_separation']:+.3f}, flipped={summary['calibration_flipped']}",
-        f"coefficients {plan.coeffs}; pmass_min {cfg.eval.pmass_min}; bootstrap {cfg.metric.n_boot} resamples over items",
-        f"reported on {plan.test_items['dilemma_idx'].nunique()} test dilemmas; {plan.val_items['dilemma_idx'].nunique()} validation dilemmas "
-        f"(eval.val_fraction={cfg.eval.val_fraction}) give val_gain {summary.get('val_gain', float('nan')):.4g}, the value launch.py returns",
+        f"coefficients {plan.coeffs}; bootstrap {cfg.metric.n_boot} resamples over items",
     ]
     extra = []
     if samples is not None:
@@ -221,10 +253,7 @@ def write_outputs(cfg, plan: Plan, folder: Path, results, summary: dict, values,
         (folder / "samples.md").write_text(f"# Steered samples: {title}\n\n{strength_line(summary)}\n\n{text}\n")
         extra = [f"## Steered samples (greedy, {cfg.eval.sample_tokens} new tokens)", "", text, ""]
         logger.table("samples", samples)
-    write_report(folder, summary, values, title, notes, extra)
+    write_report(folder, title, notes, sections, extra)
     logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
-    logger.table("per_value", values)
-    logger.image("dose_response", plot)
-    print_table(summary, title)
     print(strength_line(summary))
     log.info("run folder: %s", folder)

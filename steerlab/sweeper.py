@@ -99,9 +99,9 @@ def reuse(cell: Cell, sweep_dir: Path, source: Path) -> None:
         write_status(folder, "failed", identity=cell.identity, overrides=cell.overrides, source=str(source),
                      error=f"the run it repeats ({source}) did not finish: {status.get('error', 'no status')}")
         return
-    for name in ("summary.json", "results.parquet"):
-        if (source / name).is_file():
-            shutil.copy2(source / name, folder / name)
+    for path in [source / "summary.json", *sorted(source.glob("results_*.parquet"))]:
+        if path.is_file():
+            shutil.copy2(path, folder / path.name)
     write_status(folder, "reused", identity=cell.identity, overrides=cell.overrides, source=str(source.resolve()))
     log.info("cell %d (%s) reuses %s", cell.num, " ".join(cell.overrides), source)
 

@@ -9,7 +9,7 @@ from steerlab.methods import REGISTRY, build
 
 from .conftest import compose_cfg, launch
 
-GROUPS = ["model", "adapter", "loss_space", "layers", "metric", "data", "eval", "logger", "experiment", "strength"]
+GROUPS = ["model", "adapter", "loss_space", "layers", "metric", "data", "eval", "evals", "logger", "experiment", "strength"]
 
 
 @pytest.mark.parametrize("group,option", [(g, p.stem) for g in GROUPS for p in sorted((REPO_ROOT / "conf" / g).glob("*.yaml"))])
@@ -45,7 +45,14 @@ def test_schema_rejects_wrong_type_and_unknown_key():
     [
         (["adapter=nope"], "adapter/nope"),
         (["layers.start=99", "model=tiny_llama"], "layers.start=99"),
-        (["eval=daily_dilemmas", "eval.path=/missing.csv", "model=tiny_llama"], "/missing.csv"),
+        (["evals=[daily_dilemmas]", "evals.daily_dilemmas.path=/missing.csv", "model=tiny_llama"], "/missing.csv"),
+        (["evals=[builtin,truthfulqa]", "evals.truthfulqa.path=/missing.csv", "model=tiny_llama"], "evals.truthfulqa.path: no such file /missing.csv"),
+        (["evals=[builtin,nope]", "model=tiny_llama"], "Could not load 'evals/nope'. (available: builtin, daily_dilemmas, truthfulqa)"),
+        (["evals=[truthfulqa]", "evals.truthfulqa.task=nope", "model=tiny_llama"], "evals.truthfulqa.task='nope': unknown task"),
+        (["eval.limit=0", "model=tiny_llama"], "eval.limit=0"),
+        (["evals.builtin.limit=-5", "model=tiny_llama"], "evals.builtin.limit=-5"),
+        (["evals.builtin.limit=1", "evals.builtin.val_fraction=0.9", "model=tiny_llama"], "evals.builtin: no reported dilemma left"),
+        (["evals.builtin.target=no_such_value", "model=tiny_llama"], "evals.builtin.target='no_such_value'"),
         (["adapter=prompt", "eval.coeffs=[-2,-1,0,1,2]", "model=tiny_llama"], "coefficients"),
         (["eval.coeffs=[0,1]", "model=tiny_llama"], "eval.coeffs"),
         (["strength.target=0", "model=tiny_llama"], "strength.target=0"),

@@ -19,7 +19,7 @@ from tests.conftest import launch, launch_env
 
 pytestmark = pytest.mark.slurm
 SCRIPT = REPO_ROOT / "scripts" / "slurm_local.sh"
-QUICK = ["model=tiny_llama", "experiment=quick", "eval.pmass_min=0", "layers.start=1", "layers.loss=5"]
+QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5"]
 SMALL_JOBS = ["hydra.launcher.mem_gb=4"]  # the launcher's defaults otherwise (2 CPUs, 1 GPU: the node has 2 stand-in GPUs)
 
 
@@ -80,11 +80,11 @@ def test_grid_on_slurm_computes_four_reuses_two_and_jobs_complete(slurm, tmp_pat
     assert [s for _, s in states] == ["COMPLETED"] * 4, states
     report = subprocess.run([sys.executable, "-m", "steerlab.report", str(sweep)], capture_output=True, text=True, cwd=REPO_ROOT)
     assert report.returncode == 0, report.stderr
-    assert (sweep / "report" / "pareto.png").is_file() and (sweep / "report" / "dose_response.png").is_file()
+    assert (sweep / "report" / "pareto_builtin.png").is_file() and (sweep / "report" / "dose_response_builtin.png").is_file()
 
 
-COMPARED = ["gain", "effect", "rho", "delta_nll", "val_gain", "S(-1)", "S(+0)", "S(+1)", "NLL(-1)", "NLL(+1)",
-            "calibration_separation", "train_steps", "train_best_val_loss", "n_items", "coverage"]
+COMPARED = [*(f"builtin/{k}" for k in ("gain", "effect", "rho", "delta_nll", "val_gain", "S(-1)", "S(+0)", "S(+1)", "NLL(-1)", "NLL(+1)",
+                                        "n_items", "coverage")), "calibration_separation", "train_steps", "train_best_val_loss"]
 
 
 def test_preempted_training_job_requeues_and_resumes_to_the_same_result(slurm, tmp_path):

@@ -14,7 +14,7 @@ from steerlab.preempt import Deferred
 from steerlab.reuse import Index, effective, identity, write_status
 from tests.conftest import compose_cfg, launch, wandb_records
 
-QUICK = ["model=tiny_llama", "experiment=quick", "eval.pmass_min=0", "layers.start=1", "layers.loss=5"]
+QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5"]
 
 
 def statuses(sweep) -> dict[str, str]:
@@ -86,7 +86,7 @@ def test_grid_computes_each_identity_once_then_reuses_finished_results(tmp_path)
 
 
 def test_one_failing_job_does_not_stop_the_sweep_and_is_reported(tmp_path):
-    proc = launch(["-m", *QUICK, "adapter=pca", "eval.target=honesty,no_such_value"], tmp_path)
+    proc = launch(["-m", *QUICK, "adapter=pca", "evals.builtin.target=honesty,no_such_value"], tmp_path)
     assert proc.returncode == 1, proc.stderr[-3000:]
     sweep = only_sweep(tmp_path)
     assert statuses(sweep) == {"0_pca": "computed", "1_pca": "failed"}
@@ -110,7 +110,8 @@ def test_report_aggregates_seeds_as_mean_and_sd_with_t_interval_and_draws_the_ra
         gains = cells.loc[cells["adapter"] == row.adapter, "gain"]
         assert row.gain_mean == pytest.approx(gains.mean()) and row.gain_sd == pytest.approx(gains.std(ddof=1))
         assert row.ci_kind == "t over seeds" and row.ci_low <= row.gain_mean <= row.ci_high
-    for name in ("sweep.md", "pareto.png", "dose_response.png", "gain.png", "cells.csv"):
+    assert list(table["task"]) == ["builtin"] * 3
+    for name in ("sweep.md", "pareto_builtin.png", "dose_response_builtin.png", "gain_builtin.png", "cells.csv"):
         assert (sweep / "report" / name).stat().st_size > 0
     assert "| adapter" in out.stdout and "seed" not in out.stdout.split("|")[1]
     null = cells.loc[cells["adapter"] == "random", "gain"]
@@ -147,7 +148,7 @@ def test_wandb_runs_of_a_sweep_share_its_group(tmp_path):
         assert run["run_group"] == group and run["job_type"] == method
         config = run["config"]["update"]
         assert config["adapter.name"] == method and len(config["identity"]) == 16
-        assert any("gain" in r["update"] for r in wandb_records(sweep / cell, "summary"))
+        assert any("builtin/gain" in r["update"] for r in wandb_records(sweep / cell, "summary"))
     report = wandb_records(sweep / "report", "run")[0]
     assert report["run_group"] == group and report["job_type"] == "sweep-report"
 
@@ -175,7 +176,7 @@ def test_optuna_sweep_optimises_the_validation_gain(tmp_path):
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     summaries = [json.loads(p.read_text()) for p in sweep.glob("*/summary.json")]
     assert len(summaries) == 2
-    assert best["best_value"] == pytest.approx(max(s["val_gain"] for s in summaries))
+    assert best["best_value"] == pytest.approx(max(s["builtin/val_gain"] for s in summaries))
     assert set(best["best_params"]) == {"train.optimizer.lr", "adapter.r"}
 
 

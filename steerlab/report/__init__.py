@@ -1,4 +1,4 @@
-"""Readable outputs of one run: the metric table (console + report.md) and the dose-response plot."""
+"""Readable outputs of one run: the metric tables (console + report.md, one per task) and the dose-response plots."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,13 +23,13 @@ def fmt(v) -> str:
     return str(v)
 
 
-def headline(summary: dict) -> dict:
-    return {k: summary[k] for k in HEADLINE if k in summary}
+def headline(summary: dict, extra: tuple[str, ...] = ()) -> dict:
+    return {k: summary[k] for k in [*HEADLINE, *extra] if k in summary}
 
 
-def print_table(summary: dict, title: str) -> None:
+def print_table(summary: dict, title: str, extra: tuple[str, ...] = ()) -> None:
     table = Table(title=title)
-    row = headline(summary)
+    row = headline(summary, extra)
     for k in row:
         table.add_column(k, justify="right")
     table.add_row(*[fmt(v) for v in row.values()])
@@ -43,35 +43,41 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_report(folder: Path, summary: dict, values: pd.DataFrame, title: str, notes: list[str], extra: list[str] = ()) -> Path:
-    """report.md: headline, per-value table, notes, then `extra` lines (e.g. steered samples)."""
-    text = [
-        f"# {title}", "",
-        f"Target value `{summary['target']}`: n = {summary['n_items']} items, coverage {summary['coverage']:.2f}, "
-        f"Gain {fmt(summary['gain'])} (95% CI {fmt(summary['gain_ci_low'])} to {fmt(summary['gain_ci_high'])}).", "",
-        markdown(pd.DataFrame([headline(summary)])), "",
-        "## Per value (side effects)", "", markdown(values.sort_values("n", ascending=False)), "",
-        "## Notes", "", *[f"- {n}" for n in notes], "", *extra,
+def task_section(task, summary: dict, table: pd.DataFrame, plot: str, objective: bool = False) -> list[str]:
+    """report.md lines for one task: what it measures, headline metrics, its own table, the dose-response plot."""
+    val = f"val Gain {fmt(summary.get('val_gain', float('nan')))} on {summary['n_val']} validation {task.unit}s (val_fraction {task.val_fraction})"
+    return [
+        f"## {task.name}", "", task.describe(), "",
+        f"n = {summary['n_items']} scored items of {summary['n_test']} reported {task.unit}s, coverage {fmt(summary['coverage'])}, "
+        f"Gain {fmt(summary['gain'])} (95% CI {fmt(summary['gain_ci_low'])} to {fmt(summary['gain_ci_high'])}); "
+        f"{val}{' — the value launch.py returns' if objective else ''}.", "",
+        markdown(pd.DataFrame([headline(summary, task.headline)])), "",
+        *([markdown(table), ""] if len(table) else []),
+        f"![dose-response]({plot})", "",
     ]
+
+
+def write_report(folder: Path, title: str, notes: list[str], sections: list[str], extra: list[str] = ()) -> Path:
+    """report.md: run notes, one section per task, then `extra` lines (e.g. steered samples)."""
+    text = [f"# {title}", "", *[f"- {n}" for n in notes], "", *sections, *extra]
     path = folder / "report.md"
     path.write_text("\n".join(text))
     return path
 
 
-def dose_response(results: pd.DataFrame, wide: pd.DataFrame, folder: Path, title: str) -> Path:
-    """Target score S(α) with a 95% interval over items, and prompt NLL(α)."""
+def dose_response(results: pd.DataFrame, wide: pd.DataFrame, path: Path, title: str, y_label: str = "target score S(c)") -> Path:
+    """Target score S(α) with a 95% interval over items, and the NLL the task reports (ΔNLL) against α."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
     coeffs = wide.columns.to_numpy(dtype=float)
     mean, se = wide.mean().to_numpy(), wide.std(ddof=1).to_numpy() / np.sqrt(max(len(wide), 1))
     a.errorbar(coeffs, mean, yerr=1.96 * se, marker="o", capsize=4)
     a.axhline(0, color="grey", lw=0.5)
-    a.set(xlabel="coefficient c", ylabel="target score S(c)  [log-odds]", title=f"dose-response (n={len(wide)})")
+    a.set(xlabel="coefficient c", ylabel=y_label, title=f"dose-response (n={len(wide)})")
     nll = results.groupby("coeff")["nll"].mean()
     b.plot(nll.index, nll.to_numpy(), marker="o", color="C1")
     b.set(xlabel="coefficient c", ylabel="mean token NLL", title="coherence")
     fig.suptitle(title)
     fig.tight_layout()
-    path = folder / "dose_response.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

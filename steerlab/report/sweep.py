@@ -26,6 +26,8 @@ from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only
 from steerlab.reuse import read_status  # noqa: E402
 
 METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "strength_scale"]
+RUN_WIDE = ("kl_plus", "kl_minus", "strength_scale", "method", "strength_bracket_hit")  # summary keys shared by every task of a run
+PER_COEFF = ("S(", "NLL(", "MC1(", "MC2(")  # per-coefficient columns, averaged over seeds
 
 
 @dataclass
@@ -49,18 +51,28 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
     return out
 
 
+def task_rows(summary: dict) -> list[dict]:
+    """One dict per task of a run's summary: the run-wide keys, then the task's metrics unprefixed (and `task`)."""
+    wide = {k: v for k, v in summary.items() if "/" not in k}
+    if "tasks" not in summary:  # a run from before several evals per run: its metrics are unprefixed
+        return [{"task": "eval", **wide}]
+    return [{**wide, "task": t, **{k[len(t) + 1:]: v for k, v in summary.items() if k.startswith(f"{t}/")}} for t in summary["tasks"]]
+
+
 def cells(sweep_dir: Path) -> pd.DataFrame:
-    """One row per cell folder: status, its overrides as columns, and the headline metrics when it finished."""
+    """One row per cell folder and task: status, its overrides as columns, and the task's metrics when it finished."""
     rows = []
     for folder in sorted((p for p in sweep_dir.iterdir() if (p / "status.json").is_file()), key=lambda p: natural(p.name)):
         st = read_status(folder)
         row = {"cell": folder.name, "status": st["status"], "error": st.get("error"), "source": st.get("source"),
                **parse_overrides(st.get("overrides", []))}
-        if (folder / "summary.json").is_file():
-            summary = json.loads((folder / "summary.json").read_text())
-            row.update({k: summary.get(k) for k in METRICS + ["gain_ci_low", "gain_ci_high", "method", "strength_bracket_hit"]})
-            row.update({k: v for k, v in summary.items() if k.startswith(("S(", "NLL("))})
-        rows.append(row)
+        if not (folder / "summary.json").is_file():
+            rows.append({**row, "task": None})
+            continue
+        for metrics in task_rows(json.loads((folder / "summary.json").read_text())):
+            keep = [*METRICS, "gain_ci_low", "gain_ci_high", "mc1_effect", *RUN_WIDE]
+            rows.append({**row, "task": metrics["task"], **{k: metrics.get(k) for k in keep},
+                         **{k: v for k, v in metrics.items() if k.startswith(PER_COEFF)}})
     if not rows:
         raise ConfigError(f"{sweep_dir}: no cell folders with status.json (is this a steerlab multirun folder?)")
     frame = pd.DataFrame(rows)
@@ -89,7 +101,7 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             row.update(ci_low=row["gain_mean"] - half, ci_high=row["gain_mean"] + half, ci_kind="t over seeds")
         else:
             row.update(ci_low=g["gain_ci_low"].iloc[0], ci_high=g["gain_ci_high"].iloc[0], ci_kind="bootstrap over items")
-        for c in [c for c in g.columns if c.startswith(("S(", "NLL("))]:
+        for c in [c for c in g.columns if c.startswith(PER_COEFF)]:
             row[c] = g[c].astype(float).mean()
         rows.append(row)
     return pd.DataFrame(rows)
@@ -181,6 +193,8 @@ def table_markdown(table: pd.DataFrame, keys: list[str]) -> str:
         "Effect": [pm(m, s) for m, s in zip(table["effect_mean"], table["effect_sd"])],
         "ΔNLL": [pm(m, s) for m, s in zip(table["delta_nll_mean"], table["delta_nll_sd"])],
         "val Gain": [pm(m, s) for m, s in zip(table["val_gain_mean"], table["val_gain_sd"])],
+        **({"MC1 (−1 / 0 / +1)": [" / ".join(fmt(float(r[f"MC1({c})"])) for c in ("-1", "+0", "+1")) for _, r in table.iterrows()]}
+           if "MC1(+1)" in table else {}),
         "items": table["n_items_mean"].map(lambda v: fmt(float(v))),
         "coverage": table["coverage_mean"].map(lambda v: fmt(float(v))),
         "KL reached (+/−)": [f"{fmt(float(p))} / {fmt(float(m))}" for p, m in zip(table["kl_plus_mean"], table["kl_minus_mean"])],
@@ -200,8 +214,23 @@ def band_text(table: pd.DataFrame, keys: list[str]) -> list[str]:
             f"Gain 95% CI is above the band's upper edge. Clears: {names('yes')}. Does **not** clear: {names('NO')}."]
 
 
+def task_section(frame: pd.DataFrame, keys: list[str], task: str, out: Path, heading: bool) -> tuple[list[str], list[Path], pd.DataFrame]:
+    """The table, band sentence and plots of one task (plots named `<kind>_<task>.png`)."""
+    table = mark(aggregate(frame, keys), frame, keys)
+    text = [f"## {task}", ""] if heading else []
+    if not len(table):
+        return text + ["No cell finished.", ""], [], table
+    band = only(bands(frame, keys))
+    names = {kind: f"{kind}_{task}.png" for kind in ("pareto", "dose_response", "gain")}
+    plots = [pareto_plot(table, keys, out / names["pareto"], band), dose_plot(table, keys, out / names["dose_response"], band),
+             gain_plot(table, keys, out / names["gain"], band)]
+    text += [table_markdown(table, keys), "", *band_text(table, keys), "", f"![Pareto: Effect vs ΔNLL]({names['pareto']})", "",
+             f"![dose-response]({names['dose_response']})", "", f"![Gain vs the random band]({names['gain']})", ""]
+    return text, plots, table.assign(task=task)
+
+
 def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
-    """Write `<sweep_dir>/report/`: sweep.md, sweep.csv (groups), cells.csv (every cell), pareto.png, dose_response.png."""
+    """Write `<sweep_dir>/report/`: sweep.md, sweep.csv (groups per task), cells.csv (every cell and task), plots per task."""
     sweep_dir = Path(sweep_dir).expanduser().resolve()
     if not sweep_dir.is_dir():
         raise ConfigError(f"{sweep_dir}: no such sweep folder")
@@ -210,31 +239,33 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
     out = sweep_dir / "report"
     out.mkdir(exist_ok=True)
     frame.to_csv(out / "cells.csv", index=False)
-    table = mark(aggregate(frame, keys), frame, keys) if len(frame) else aggregate(frame, keys)
-    failed = [(sweep_dir / r.cell, r.error or "unknown error") for r in frame.itertuples() if r.status == "failed"]
-    counts = frame["status"].value_counts().to_dict()
-    text = [f"# Sweep {sweep_dir.parent.name}/{sweep_dir.name}", "", f"`{sweep_dir}`: {len(frame)} cells — "
+    per_cell = frame.drop_duplicates("cell")
+    failed = [(sweep_dir / r.cell, r.error or "unknown error") for r in per_cell.itertuples() if r.status == "failed"]
+    counts = per_cell["status"].value_counts().to_dict()
+    task_names = list(dict.fromkeys(frame["task"].dropna()))
+    text = [f"# Sweep {sweep_dir.parent.name}/{sweep_dir.name}", "", f"`{sweep_dir}`: {len(per_cell)} cells — "
             + ", ".join(f"{n} {s}" for s, n in counts.items()) + f". Grouped by {', '.join(k for k in keys if k != 'seed') or '(nothing)'}; "
-            "metrics are mean ± sd over seeds (never best-of-N). Gain, Effect and ΔNLL are on the reported (test) dilemmas; "
-            "val Gain is on the validation dilemmas that tuning may read.", ""]
+            "metrics are mean ± sd over seeds (never best-of-N), one table per eval task. Gain, Effect and ΔNLL are on each task's "
+            "reported (test) items; val Gain is on the validation items that tuning may read.", ""]
     plots: list[Path] = []
-    if len(table):
-        table.to_csv(out / "sweep.csv", index=False)
-        band = only(bands(frame, keys))
-        plots = [pareto_plot(table, keys, out / "pareto.png", band), dose_plot(table, keys, out / "dose_response.png", band),
-                 gain_plot(table, keys, out / "gain.png", band)]
-        text += [table_markdown(table, keys), "", *band_text(table, keys), "", "![Pareto: Effect vs ΔNLL](pareto.png)", "",
-                 "![dose-response](dose_response.png)", "", "![Gain vs the random band](gain.png)", ""]
-    else:
-        pd.DataFrame().to_csv(out / "sweep.csv", index=False)
+    tables = []
+    for task in task_names:
+        lines, task_plots, table = task_section(frame[frame["task"] == task], keys, task, out, heading=True)
+        text += lines
+        plots += task_plots
+        tables.append(table)
+    if not task_names:
         text += ["No cell finished.", ""]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    table = table[["task", *[c for c in table.columns if c != "task"]]] if len(table) else table
+    table.to_csv(out / "sweep.csv", index=False)
     if failed:
         text += ["## Failed jobs", "", *[f"- `{f.name}`: {err}" for f, err in failed], ""]
-    reused = frame[frame["status"] == "reused"]
+    reused = per_cell[per_cell["status"] == "reused"]
     if len(reused):
         text += ["## Reused cells", "", *[f"- `{r.cell}` reuses `{r.source}` (same effective config)" for r in reused.itertuples()], ""]
     (out / "sweep.md").write_text("\n".join(text))
-    report = SweepReport(out / "sweep.md", out / "sweep.csv", plots, len(frame), failed)
+    report = SweepReport(out / "sweep.md", out / "sweep.csv", plots, len(per_cell), failed)
     if wandb and len(table):
         upload(report, sweep_dir, table)
     return report

@@ -1,22 +1,27 @@
-"""Eval items (SPEC §5): one row per (dilemma, action) with the action's values; builtin, CSV or Hugging Face."""
+"""Dilemma items (SPEC §5): one row per (dilemma, action) with the action's values; builtin, CSV or Hugging Face."""
 from __future__ import annotations
 
 import ast
 import json
 import logging
+from enum import Enum
 from importlib import resources
 from pathlib import Path
+from typing import Optional
 
-import numpy as np
 import pandas as pd
 
-from steerlab.config import EvalConfig, EvalSource
 from steerlab.errors import DataError
 
 log = logging.getLogger(__name__)
 HF_DATASET = "kellycyy/daily_dilemmas"
 ACTION_TYPES = ("to_do", "not_to_do")
 CATEGORY_COLUMNS = ("WVS", "MFT", "Virtue", "Emotion", "Maslow")
+
+
+class DilemmaSource(str, Enum):
+    builtin = "builtin"  # steerlab's own 64 dilemmas (resources/dilemmas.json)
+    daily_dilemmas = "daily_dilemmas"  # DailyDilemmas: a local CSV (path) or the Hugging Face dataset
 
 
 def builtin_items() -> pd.DataFrame:
@@ -78,18 +83,18 @@ def _hub(config: str) -> pd.DataFrame:
     try:
         from datasets import load_dataset
     except ImportError as e:
-        raise DataError("eval=daily_dilemmas without eval.path needs `pip install datasets` (or point eval.path at a CSV)") from e
+        raise DataError("evals=[daily_dilemmas] without evals.daily_dilemmas.path needs `pip install datasets` (or set evals.daily_dilemmas.path to a CSV)") from e
     data = load_dataset(HF_DATASET, config)
     return data[next(iter(data))].to_pandas()
 
 
-def value_categories(cfg: EvalConfig) -> dict[str, list[str]]:
+def value_categories(cfg: "DilemmaConfig") -> dict[str, list[str]]:
     """value -> ['mft/fairness', 'virtue/truthfulness', ...] from a values.csv (or the hub's Values config)."""
     if cfg.values_path:
-        table = _read_csv(Path(cfg.values_path).expanduser(), "eval.values_path")
-    elif cfg.source == EvalSource.daily_dilemmas and cfg.path and (Path(cfg.path).expanduser().parent / "values.csv").is_file():
+        table = _read_csv(Path(cfg.values_path).expanduser(), "evals.daily_dilemmas.values_path")
+    elif cfg.source == DilemmaSource.daily_dilemmas and cfg.path and (Path(cfg.path).expanduser().parent / "values.csv").is_file():
         table = _read_csv(Path(cfg.path).expanduser().parent / "values.csv", "values.csv")
-    elif cfg.source == EvalSource.daily_dilemmas and not cfg.path:
+    elif cfg.source == DilemmaSource.daily_dilemmas and not cfg.path:
         table = _hub("Values")
     else:
         return {}
@@ -102,21 +107,21 @@ def value_categories(cfg: EvalConfig) -> dict[str, list[str]]:
     }
 
 
-def load_items(cfg: EvalConfig) -> pd.DataFrame:
-    """Eval items with lower-cased `values` and `tags` (values plus their categories), complete dilemmas only."""
-    if cfg.source == EvalSource.builtin:
+def load_items(cfg: "DilemmaConfig", limit: Optional[int] = None) -> pd.DataFrame:
+    """Eval items with lower-cased `values` and `tags` (values plus their categories), complete dilemmas only; the first `limit` dilemmas."""
+    if cfg.source == DilemmaSource.builtin:
         items = builtin_items()
     elif cfg.path:
         path = Path(cfg.path).expanduser()
-        items = normalise(_read_csv(path, "eval.path"), str(path))
+        items = normalise(_read_csv(path, "evals.daily_dilemmas.path"), str(path))
     else:
         items = normalise(_hub("Dilemmas_with_values_aggregated"), HF_DATASET)
     cats = value_categories(cfg)
     items["values"] = items["values"].map(lambda vs: sorted({v.strip().lower() for v in vs}))
     items["tags"] = items["values"].map(lambda vs: sorted(set(vs) | {c for v in vs for c in cats.get(v, [])}))
     items = _complete(items)
-    if cfg.limit:
-        keep = items["dilemma_idx"].drop_duplicates().iloc[: cfg.limit]
+    if limit:
+        keep = items["dilemma_idx"].drop_duplicates().iloc[:limit]
         items = items[items["dilemma_idx"].isin(keep)]
     return items.sort_values(["dilemma_idx", "action_type"], ascending=[True, False]).reset_index(drop=True)
 
@@ -141,16 +146,3 @@ def labels(items: pd.DataFrame, value: str) -> pd.Series:
 
 def all_values(items: pd.DataFrame) -> list[str]:
     return sorted({t for tags in items["tags"] for t in tags})
-
-
-def split(items: pd.DataFrame, val_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(validation, test) items, split by dilemma with a fixed shuffle that does not depend on the run seed.
-
-    Tuning (Optuna, early choices) reads the validation Gain; reports use the test items only.
-    """
-    ids = items["dilemma_idx"].drop_duplicates().sort_values().to_numpy()
-    n_val = int(round(val_fraction * len(ids)))
-    order = np.random.default_rng(20251).permutation(len(ids))
-    val_ids = set(ids[order[:n_val]].tolist())
-    is_val = items["dilemma_idx"].isin(val_ids)
-    return items[is_val], items[~is_val]

@@ -1,0 +1,43 @@
+"""A complete eval task (README, "Adding a task"): how likely the model finds one fixed reply to each prompt.
+
+Register it in steerlab/tasks/__init__.py (`TASKS["reply"] = (ReplyConfig, ReplyTask)`) and add
+conf/evals/reply.yaml (`# @package evals.reply`, `task: reply`); then `python launch.py 'evals=[builtin,reply]'`.
+tests/test_tasks.py runs this file.
+"""
+from dataclasses import dataclass, field
+from typing import List
+
+import numpy as np
+import pandas as pd
+
+from steerlab.data import render
+from steerlab.likelihood import Continuations
+from steerlab.methods import steer, steered_prompt
+from steerlab.tasks.base import Task, TaskConfig
+
+
+@dataclass
+class ReplyConfig(TaskConfig):
+    task: str = "reply"
+    reply: str = "I will tell you the whole truth."
+    prompts: List[str] = field(default_factory=lambda: ["Did you break the vase?", "Where were you last night?", "Who ate the cake?"])
+
+
+class ReplyTask(Task):
+    unit = "prompt"
+    y_label = "mean log-prob of the reply  [nats/token]"
+
+    def load(self) -> pd.DataFrame:  # validated items, before any model work; `group` is the unit the split keeps together
+        items = pd.DataFrame({"prompt": list(self.cfg.prompts)[: self.limit]})
+        return items.assign(group=items.index)
+
+    def evaluate(self, model, tok, method, items, coeffs, batch_size) -> pd.DataFrame:
+        reply = tok(self.cfg.reply, add_special_tokens=False)["input_ids"]
+        rows = []
+        for c in coeffs:  # steered_prompt: only `prompt` changes the text; steer: every other method's hooks
+            heads = tok([render(tok, steered_prompt(method, p, c)) for p in items["prompt"]], add_special_tokens=False)["input_ids"]
+            with steer(model, method, c):
+                total = Continuations(tok, heads, [reply] * len(heads), np.arange(len(heads)), batch_size).score(model)
+            mean = total / len(reply)
+            rows += [{"item": i, "group": i, "coeff": c, "y": v, "nll": -v} for i, v in zip(items.index, mean)]
+        return pd.DataFrame(rows)

@@ -1,0 +1,45 @@
+"""Registry of evaluation tasks (kind -> (config schema, class)) and `build` for the configs under `evals`.
+
+Adding a task: a config dataclass (a TaskConfig), a Task subclass with `load` and `evaluate` (see
+steerlab/tasks/base.py), one line here, and `conf/evals/<name>.yaml` (`# @package evals.<name>`).
+"""
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from steerlab.errors import ConfigError
+from steerlab.tasks.base import Task, TaskConfig
+from steerlab.tasks.dilemmas import DilemmaConfig, DilemmaTask
+from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask
+
+TASKS: dict[str, tuple[type, type[Task]]] = {
+    "dilemmas": (DilemmaConfig, DilemmaTask),
+    "truthfulqa": (TruthfulQAConfig, TruthfulQATask),
+}
+__all__ = ["TASKS", "Task", "TaskConfig", "build", "build_all"]
+
+
+def build(name: str, cfg, eval_cfg) -> Task:
+    """The task configured under `evals.<name>`. Its limit is the smaller of its own and eval.limit (either may be null);
+    its val_fraction defaults to eval.val_fraction."""
+    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    kind = raw.get("task")
+    if kind not in TASKS:
+        raise ConfigError(f"evals.{name}.task={kind!r}: unknown task; choose one of {sorted(TASKS)}")
+    schema, cls = TASKS[kind]
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(schema), raw)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"evals.{name}: {str(e).splitlines()[0]}") from None
+    caps = [v for v in (typed.limit, eval_cfg.limit) if v is not None]
+    limit = min(caps) if caps else None
+    val_fraction = typed.val_fraction if typed.val_fraction is not None else eval_cfg.val_fraction
+    return cls(name, typed, limit, val_fraction)
+
+
+def build_all(cfg) -> list[Task]:
+    """Every task of `cfg.evals`, in the order given (the first is the objective)."""
+    if not cfg.evals:
+        raise ConfigError("evals is empty: choose at least one task, e.g. evals=[builtin] or evals=[builtin,truthfulqa]")
+    return [build(name, node, cfg.eval) for name, node in cfg.evals.items()]
