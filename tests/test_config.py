@@ -69,3 +69,13 @@ def test_bad_input_is_one_line_and_fast(tmp_path, args, needle):
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], proc.stderr
     assert took < 10  # 5 s on an idle machine; slack for a loaded CI runner
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("summary.json"))
+
+
+def test_malformed_truthfulqa_file_fails_before_the_model_loads(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Question,Best Answer,Correct Answers\nIs it?,Yes,Yes\n")
+    proc = launch(["evals=[builtin,truthfulqa]", f"evals.truthfulqa.path={bad}", "model=tiny_llama"], tmp_path)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "evals.truthfulqa.path" in lines[0] and "lacks column(s) ['Incorrect Answers']" in lines[0]
+    assert "loaded" not in proc.stdout + proc.stderr  # no model work
