@@ -6,9 +6,10 @@ max / target and min / target compare the larger and the smaller of KL(+k), KL(â
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from steerlab.reuse import load_json
 
 from steerlab.report.sweep import task_rows
 
@@ -24,7 +25,7 @@ def row(s: dict) -> str:
 
 
 def main(argv: list[str]) -> None:
-    summaries = [json.loads(p.read_text()) for p in sorted(Path(argv[0]).glob("*/summary.json"))]
+    summaries = [load_json(p) for p in sorted(Path(argv[0]).glob("*/summary.json"))]
     print("\n".join(HEAD + [row(t) for s in summaries for t in task_rows(s)]))
 
 

@@ -9,13 +9,14 @@ itself: calibration seconds / whole-run wall seconds, in the same process.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from steerlab.reuse import load_json
 
 REPO = Path(__file__).resolve().parents[1]
 PHASES = ("fit_seconds", "strength_seconds", "eval_seconds", "samples_seconds")
@@ -30,7 +31,7 @@ def one_run(adapter: str, extra: list[str]) -> tuple[float, dict]:
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise SystemExit(proc.stderr[-3000:])
-        return wall, json.loads((Path(out) / "run" / "summary.json").read_text())
+        return wall, load_json(Path(out) / "run" / "summary.json")
 
 
 def main(argv: list[str]) -> None:

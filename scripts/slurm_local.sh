@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real one-node SLURM cluster on this machine, for tests and for trying sweeps without a cluster.
 #
-#   scripts/slurm_local.sh start    install slurm-wlm, slurmdbd, munge, mariadb if missing; start the daemons
+#   scripts/slurm_local.sh install  install slurm-wlm, slurmdbd, munge, mariadb-server (Debian packages, as root or via sudo)
+#   scripts/slurm_local.sh start    start the daemons (needs the packages: `install` first; start never installs them)
 #   scripts/slurm_local.sh stop     stop exactly the daemons `start` started (by the pids it recorded)
 #   scripts/slurm_local.sh status   which of them run, and sinfo
 #   scripts/slurm_local.sh env      the `export SLURM_CONF=...` line for this cluster
@@ -27,12 +28,15 @@ alive() {  # alive NAME: the recorded pid runs and is still that daemon (pids ge
   [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$1"
 }
 
-install_missing() {
-  local missing=0
+installed() {
+  local bin
   for bin in slurmctld slurmd slurmdbd munged mariadbd sacct sbatch; do
-    command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing=1
+    command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || return 1
   done
-  [ "$missing" = 0 ] && return 0
+}
+
+install_missing() {
+  installed && return 0
   say "installing slurm-wlm slurmdbd munge mariadb-server (Debian packages)"
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -157,7 +161,7 @@ link_etc() {  # so plain `sbatch`/`sacct` find this cluster on a machine that ha
 }
 
 cmd_start() {
-  install_missing
+  installed || { echo "SLURM is not installed here: run 'bash scripts/slurm_local.sh install' first (Debian packages)" >&2; exit 1; }
   write_configs
   start_munge
   start_mariadb
@@ -194,9 +198,10 @@ cmd_status() {
 cmd_env() { echo "export SLURM_CONF=$DIR/slurm.conf"; }
 
 case "${1:-}" in
+  install) install_missing ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
 esac

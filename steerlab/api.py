@@ -7,7 +7,7 @@
         ...
     generate(model, tok, method, ["Describe yourself."])     # greedy text at c = -1, 0, +1
     summary, rows = evaluate(model, tok, method, "truthfulqa", limit=100)   # a task of conf/evals/, as launch.py scores it
-    save(method, "my_pca"); method = load("my_pca")
+    save(method, "outputs/my_pca"); method = load("outputs/my_pca")
 """
 from __future__ import annotations
 

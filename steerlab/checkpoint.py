@@ -18,6 +18,17 @@ def _plain(value):
     return OmegaConf.to_container(value, resolve=True, enum_to_str=True) if isinstance(value, DictConfig) else value
 
 
+def readable(path: Path) -> dict | None:
+    """The checkpoint's payload, None when there is none; one line naming the file when it cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated or foreign files raise many types (OSError, RuntimeError, pickle errors)
+        raise ConfigError(f"{path}: cannot read this training checkpoint ({type(e).__name__}: {str(e).split('. ')[0][:120]}); "
+                          "delete it or set train.resume=false to start over") from None
+
+
 class Checkpoint:
     """`<run>/checkpoint/state.pt`: adapter parameters, optimizer, scheduler and loop state, written atomically."""
 
@@ -43,9 +54,11 @@ class Checkpoint:
 
     def restore(self, trainer) -> dict | None:
         """Loop state from an existing checkpoint (parameters and optimizer put back into `trainer`), or None."""
-        if self.path is None or not self.path.is_file():
+        if self.path is None:
             return None
-        payload = torch.load(self.path, map_location="cpu", weights_only=True)
+        payload = readable(self.path)
+        if payload is None:
+            return None
         if payload["identity"] != self.identity:
             raise ConfigError(f"{self.path} was written for another adapter/train/loss config; delete it or set train.resume=false")
         with torch.no_grad():

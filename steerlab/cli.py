@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from pathlib import Path
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -74,11 +75,26 @@ def task(cfg) -> float:
         if multirun:
             return failed(cfg, ex)
         print(f"error: {one_line(ex)}", file=sys.stderr)
+        drop_unused_folder(Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None)
         raise SystemExit(2) from None
     except Exception as ex:  # noqa: BLE001 - a crash in one sweep job must not take the others down
         if multirun and not type(ex).__module__.startswith("submitit"):  # submitit's own (requeue) errors pass
             return failed(cfg, ex)
         raise
+
+
+def drop_unused_folder(folder: Path | None) -> None:
+    """Remove Hydra's run folder of a run rejected before any work (it holds only `.hydra/` and the log)."""
+    import shutil
+
+    if folder is None or not folder.is_dir() or (folder / "status.json").exists():
+        return
+    if all(p.name == ".hydra" or p.suffix == ".log" for p in folder.iterdir()):
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            folder.parent.rmdir()  # the day's folder, when this was its only run
+        except OSError:
+            pass
 
 
 def failed(cfg, ex: BaseException) -> float:

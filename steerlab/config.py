@@ -103,6 +103,7 @@ class TrainConfig:
     val_every: int = 10  # validation loss every N steps (0 = never; no early stopping)
     patience: int = 3  # stop after N validations without improvement
     checkpoint_every: int = 10  # steps between checkpoints in <run>/checkpoint (0 = only at the end)
+    diverge_factor: float = 1e4  # stop when a loss component's |value| exceeds this × max(1, its |value| at the first step)
     resume: bool = True  # continue from <run>/checkpoint when it exists
     optimizer: Dict[str, Any] = field(default_factory=lambda: {"_target_": "torch.optim.AdamW", "lr": 5e-3, "weight_decay": 0.0})
     scheduler: Dict[str, Any] = field(default_factory=lambda: {"_target_": "steerlab.train.warmup_cosine", "_partial_": True, "warmup": 0.1})
@@ -222,6 +223,8 @@ def register_configs() -> None:
 
     if not OmegaConf.has_resolver("repo"):
         OmegaConf.register_new_resolver("repo", lambda: str(REPO_ROOT))
+    if not OmegaConf.has_resolver("run_label"):  # run folders are named after the analysis when there is one
+        OmegaConf.register_new_resolver("run_label", lambda adapter, analysis=None: analysis if analysis not in (None, "none") else adapter)
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
 

@@ -32,7 +32,7 @@ def load_strings(spec: str, builtin: str, key: str) -> list[str]:
     try:
         items = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise DataError(f"{key}: {path} is not valid JSON ({e})") from e
+        raise DataError(f"{key}: {path} is not valid JSON ({e})") from None
     if not isinstance(items, list) or not items or not all(isinstance(s, str) and s.strip() for s in items):
         raise DataError(f"{key}: {path} must hold a non-empty JSON list of strings, none of them blank")
     return items

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -53,7 +55,7 @@ def depth(cfg: ModelConfig) -> int:
 
     if cfg.source == Source.gguf:
         folder = cache_folder(cfg)
-        if (folder / "config.json").is_file():
+        if cache_ok(folder):
             return num_layers(AutoConfig.from_pretrained(folder))
         src = gguf_path(cfg)
         return num_layers(AutoConfig.from_pretrained(src.parent, gguf_file=src.name))
@@ -66,25 +68,59 @@ def _check_folder(cfg: ModelConfig) -> None:
         raise ConfigError(f"model.path={cfg.path}: not a model folder (no config.json)")
 
 
-def convert_gguf(cfg: ModelConfig) -> Path:
-    """Dequantise the GGUF file to fp32 safetensors once; later loads read the folder (about a second)."""
+MARKER = "steerlab-complete.json"  # written last: {file: size} of a finished cache folder
+
+
+def cache_ok(folder: Path) -> bool:
+    """A finished conversion: the marker is there and every file it lists has its recorded size."""
+    try:
+        sizes = json.loads((folder / MARKER).read_text())
+        return all((folder / name).stat().st_size == size for name, size in sizes.items())
+    except (OSError, ValueError):
+        return False
+
+
+def convert_gguf(cfg: ModelConfig, rebuild: bool = False) -> Path:
+    """Dequantise the GGUF file to fp32 safetensors once; later loads read the folder (about a second).
+
+    A folder without a valid completion marker (interrupted, truncated, edited) is rebuilt with a warning.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, src = cache_folder(cfg), gguf_path(cfg)
-    if (folder / "config.json").is_file():
+    if cache_ok(folder) and not rebuild:
         return folder
+    if folder.exists() and not rebuild:
+        log.warning("model cache %s is incomplete or corrupt: rebuilding it from %s", folder, src.name)
     log.info("converting %s to safetensors (once) -> %s", src.name, folder)
     tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
     model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
     model.hf_quantizer = None  # weights are dequantised already; the marker only blocks saving
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = folder.with_name(folder.name + ".tmp")
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    tmp.replace(folder)  # atomic: a crashed conversion never leaves a half-written cache
+    (tmp / MARKER).write_text(json.dumps({p.name: p.stat().st_size for p in tmp.iterdir() if p.is_file()}))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.replace(folder)  # a crashed conversion never leaves a folder with a marker
     return folder
+
+
+def _from_cache(cfg: ModelConfig, kwargs: dict):
+    """Tokenizer and model from the GGUF cache; a cache that fails to load is rebuilt once, then fails in one line."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    for attempt in (0, 1):
+        where = convert_gguf(cfg, rebuild=attempt == 1)
+        try:
+            return AutoTokenizer.from_pretrained(where), AutoModelForCausalLM.from_pretrained(where, **kwargs)
+        except Exception as e:  # noqa: BLE001 - safetensors, JSON and OS errors all mean a bad cache here
+            if attempt == 1:
+                raise ConfigError(f"model cache {where} does not load after a rebuild ({type(e).__name__}: {str(e)[:120]}); "
+                                  f"delete it and check {gguf_path(cfg)}") from None
+            log.warning("model cache %s does not load (%s: %s): rebuilding it once", where, type(e).__name__, str(e)[:120])
 
 
 def load(cfg: ModelConfig, seed: int = 0):
@@ -98,14 +134,16 @@ def load(cfg: ModelConfig, seed: int = 0):
         model, tok = tiny_model(cfg.tiny, seed)
     else:
         _check_folder(cfg)
-        where = str(convert_gguf(cfg)) if cfg.source == Source.gguf else cfg.path
         if cfg.dtype not in DTYPES:
             raise ConfigError(f"model.dtype={cfg.dtype!r}: choose one of {sorted(DTYPES)}")
         kwargs = {"dtype": DTYPES[cfg.dtype]}
         if cfg.device == "auto":
             kwargs["device_map"] = "auto"
-        tok = AutoTokenizer.from_pretrained(where)
-        model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+        if cfg.source == Source.gguf:
+            tok, model = _from_cache(cfg, kwargs)
+        else:
+            tok = AutoTokenizer.from_pretrained(cfg.path)
+            model = AutoModelForCausalLM.from_pretrained(cfg.path, **kwargs)
         if cfg.device not in ("auto", "cpu"):
             model = model.to(cfg.device)
     _prepare(model, tok)

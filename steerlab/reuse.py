@@ -2,7 +2,7 @@
 
 Two cells of a sweep share an identity when every key that can change the result is equal:
 logger, launcher (hydra), run-folder keys never count; `train` and `loss_space` count only for
-trained adapters; the top-level `rotate_u` counts only through the adapters that read it
+trained adapters, and not `train.resume`, `checkpoint_every` or `diverge_factor`; the top-level `rotate_u` counts only through the adapters that read it
 (ipissa's `adapter.rotate_u`). The code version (package version and git commit) is part of the
 identity, so a result is never reused across code changes.
 """
@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
+import socket
 import subprocess
 import time
 from functools import lru_cache
@@ -18,8 +21,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+log = logging.getLogger(__name__)
 NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "rotate_u", "experiment")
 TRAINED_ONLY = ("train", "loss_space")
+BOOKKEEPING = ("resume", "checkpoint_every", "diverge_factor")  # train keys that never change a finished result
 
 
 @lru_cache(maxsize=1)
@@ -46,6 +51,8 @@ def effective(cfg: DictConfig) -> dict:
     if data["adapter"]["name"] not in trainable_names():
         for key in TRAINED_ONLY:
             data.pop(key, None)
+    for key in BOOKKEEPING:  # how a run is carried out, not what it computes
+        data.get("train", {}).pop(key, None)
     data["code"] = code_version()
     return data
 
@@ -80,12 +87,116 @@ class Index:
         os.replace(tmp, self.root / f"{ident}.json")
 
 
+class Claim:
+    """`<index>/<identity>.claim`, created atomically by the job computing that identity, so a concurrent sweep
+    waits for it and reuses the result instead of computing it twice. A claim whose process is gone (same host,
+    dead pid), that is older than `stale_s`, or that names this very run folder (a requeued job) is taken over."""
+
+    def __init__(self, root: str | Path, ident: str, folder: Path, stale_s: float = 24 * 3600, poll_s: float = 2.0):
+        self.path = Path(root).expanduser().resolve() / f"{ident}.claim"
+        self.ident, self.folder, self.stale_s, self.poll_s = ident, Path(folder).resolve(), stale_s, poll_s
+
+    def _holder(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _stale(self, holder: dict) -> bool:
+        if holder.get("folder") == str(self.folder):
+            return True
+        if holder.get("host") == socket.gethostname():
+            try:
+                os.kill(int(holder["pid"]), 0)
+            except (OSError, ValueError, KeyError):
+                return True
+        return time.time() - float(holder.get("time", 0)) > self.stale_s
+
+    def acquire(self) -> Path | None:
+        """Hold the claim (returns None), or return the folder of a finished run of this identity: one that finished
+        before this job started, or the one another live job was computing while this one waited."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time(), "folder": str(self.folder)})
+        announced = False
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and self._stale(holder):
+                    self.path.unlink(missing_ok=True)
+                    continue
+                done = Index(self.path.parent).find(self.ident)
+                if done is not None:
+                    return done
+                if not announced:
+                    log.info("identity %s is being computed by %s; waiting for it", self.ident, (holder or {}).get("folder", "another job"))
+                    announced = True
+                time.sleep(self.poll_s)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(me)
+            done = Index(self.path.parent).find(self.ident)  # finished between the sweep's plan and this job's start
+            if done is not None and done.resolve() != self.folder:
+                self.release()
+                return done
+            return None
+
+    def release(self) -> None:
+        holder = self._holder()
+        if holder is not None and holder.get("folder") == str(self.folder):
+            self.path.unlink(missing_ok=True)
+
+
+def strict(obj, path: str = "", bad: dict | None = None):
+    """`obj` with NaN / ±inf floats replaced by None; `bad` collects {dotted key: 'nan' | 'inf' | '-inf'}."""
+    if isinstance(obj, dict):
+        return {k: strict(v, f"{path}.{k}" if path else str(k), bad) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v, f"{path}[{i}]", bad) for i, v in enumerate(obj)]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalars
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        if bad is not None:
+            bad[path] = "nan" if obj != obj else ("inf" if obj > 0 else "-inf")
+        return None
+    return obj
+
+
+def dump_json(path: Path, data: dict) -> None:
+    """Strict JSON (no NaN / Infinity tokens): non-finite numbers are null, listed under `nonfinite` to be read back."""
+    bad: dict = {}
+    clean = strict(data, bad=bad)
+    if bad:
+        clean["nonfinite"] = bad
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(clean, indent=2, allow_nan=False, default=str))
+    os.replace(tmp, path)
+
+
+def load_json(path: Path) -> dict:
+    """A file written by dump_json, with its top-level non-finite numbers restored as floats."""
+    data = json.loads(Path(path).read_text())
+    for key, kind in data.pop("nonfinite", {}).items():
+        if key in data:
+            data[key] = float(kind)
+    return data
+
+
+def copy_result(source: Path, folder: Path) -> None:
+    """A finished run's summary and per-item results into another run folder (a reused cell)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in [source / "summary.json", *sorted(source.glob("results_*.parquet"))]:
+        if path.is_file():
+            shutil.copy2(path, folder / path.name)
+
+
 def write_status(folder: Path, status: str, **fields) -> None:
     """`<run>/status.json`: computed | reused | failed | running, with identity, overrides and error or source."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".status.tmp"
-    tmp.write_text(json.dumps({"status": status, **fields}, indent=2, default=str))
-    os.replace(tmp, folder / "status.json")
+    dump_json(folder / "status.json", {"status": status, **fields})
 
 
 def read_status(folder: Path) -> dict | None:

@@ -1,8 +1,8 @@
 """Orchestration of one experiment: validate, load, fit, calibrate, evaluate, score, write, log."""
 from __future__ import annotations
 
-import json
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -15,11 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from steerlab import models, tasks
 from steerlab.data import load_strings, load_suffixes, make_pairs
-from steerlab.errors import ConfigError
+from steerlab.errors import ConfigError, SteerlabError
 from steerlab.layers import loss_layer, loss_layers, steer_layers
 from steerlab.log import make_logger
 from steerlab.methods import FitContext, Method, build, save
-from steerlab.reuse import Index, identity, read_status, write_status
+from steerlab.reuse import Claim, Index, copy_result, dump_json, identity, load_json, read_status, write_status
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +58,41 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def check_keys(cfg: DictConfig) -> None:
+    """No key outside the schemas (a `+eval.limt=20` typo would otherwise be ignored)."""
+    from dataclasses import fields
+    from difflib import get_close_matches
+
+    from steerlab.config import GROUP_SCHEMAS, Config
+
+    def unknown(where: str, key: str, known: set[str]) -> ConfigError:
+        near = get_close_matches(key, sorted(known), n=1)
+        return ConfigError(f"{where}{key}: unknown key" + (f" (did you mean {where}{near[0]}?)" if near else f"; known: {sorted(known)}"))
+
+    top = {f.name for f in fields(Config)} | {"hydra"}
+    for key in cfg:
+        if key not in top:
+            raise unknown("", key, top)
+    for group, schema in GROUP_SCHEMAS.items():
+        known = {f.name for f in fields(schema)}
+        for key in cfg.get(group) or {}:
+            if key not in known:
+                raise unknown(f"{group}.", key, known)
+
+
 def prepare(cfg: DictConfig) -> Plan:
-    """Every check that needs no weights: coefficients, method config, eval data, layer range, suffix file."""
+    """Every check that needs no weights: keys and ranges, coefficients, method config, eval data, layers, files."""
+    from steerlab import ranges
+
+    check_keys(cfg)
+    ranges.check(cfg)
+    if cfg.model.dtype not in models.DTYPES:
+        raise ConfigError(f"model.dtype={cfg.model.dtype!r}: choose one of {sorted(models.DTYPES)}")
     coeffs = sorted({float(c) for c in cfg.eval.coeffs})
     if not {-1.0, 0.0, 1.0} <= set(coeffs):
         raise ConfigError(f"eval.coeffs={list(cfg.eval.coeffs)} must include -1, 0 and 1")
     method = build(cfg.adapter)
     method.check_coeffs(coeffs)
-    if cfg.eval.limit is not None and cfg.eval.limit < 1:
-        raise ConfigError(f"eval.limit={cfg.eval.limit} must be >= 1 (or null for no cap)")
     task_plans = [plan_task(t) for t in tasks.build_all(cfg)]
     load_suffixes(cfg.data.suffixes)
     from steerlab import strength
@@ -115,13 +141,61 @@ def task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def writable(path: Path, key: str) -> None:
+    """Create `path` if needed and check a file can be written there (one line, before any model work)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"{key}={path}: cannot write there ({e.strerror}); choose another {key}") from None
+
+
+def folder_plan(cfg: DictConfig, folder: Path, ident: str) -> str:
+    """What to do with the run folder: 'new', 'resume' (an interrupted run of this config), 'recompute', or 'done'."""
+    previous = read_status(folder) or {}
+    status, same = previous.get("status"), previous.get("identity") == ident
+    if status == "computed" and not same:
+        raise ConfigError(f"out_dir={folder} holds a finished run of another config; choose another out_dir (nothing was changed)")
+    if status == "computed":
+        return "done" if cfg.reuse else "recompute"
+    return "resume" if status == "running" and same else "new"
+
+
 def run(cfg: DictConfig) -> float:
     """Run one experiment; returns the validation Gain (what a Hydra sweeper optimises; never the reported items)."""
     plan = prepare(cfg)
     folder = run_dir_of(cfg)
+    writable(folder, "out_dir")
+    writable(Path(cfg.results_index).expanduser(), "results_index")
     ident = identity(cfg)
-    previous = read_status(folder) or {}
-    resuming = previous.get("status") == "running" and previous.get("identity") == ident  # e.g. a requeued SLURM job
+    what = folder_plan(cfg, folder, ident)
+    if what == "done":
+        log.info("%s already holds this finished run (reuse=true): nothing recomputed", folder)
+        return objective(plan, load_json(folder / "summary.json"))
+    if cfg.train.resume:
+        check_checkpoint(folder)
+    if what == "recompute":
+        log.warning("recomputing the finished run in %s (reuse=false)", folder)
+    elif what == "resume":
+        log.info("resuming the interrupted run in %s", folder)
+    claim = Claim(cfg.results_index, ident, folder) if cfg.reuse else None
+    source = claim.acquire() if claim else None
+    if source is not None:  # a concurrent sweep computed this identity while we waited
+        copy_result(source, folder)
+        write_status(folder, "reused", identity=ident, overrides=task_overrides(), source=str(source))
+        log.info("reused %s, computed meanwhile by another job", source)
+        return objective(plan, load_json(folder / "summary.json"))
+    try:
+        return compute(cfg, plan, folder, ident, what == "resume")
+    finally:
+        if claim:
+            claim.release()
+
+
+def compute(cfg: DictConfig, plan: Plan, folder: Path, ident: str, resuming: bool) -> float:
+    """Fit, evaluate and record one run in `folder` (status running → computed, or failed with its error)."""
     write_status(folder, "running", identity=ident, overrides=task_overrides())
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     seed_everything(cfg.seed)
@@ -130,11 +204,31 @@ def run(cfg: DictConfig) -> float:
     try:
         summary = execute(cfg, plan, folder, logger) if plan.analysis[1] is None else analyse(cfg, plan, folder, logger)
         code = 0
+    except Exception as ex:  # not SystemExit: a preempted SLURM job exits to be requeued, and stays `running`
+        from steerlab.cli import one_line
+
+        write_status(folder, "failed", identity=ident, overrides=task_overrides(), error=one_line(ex) if isinstance(ex, SteerlabError) else repr(ex))
+        raise
     finally:
         logger.finish(code)
     write_status(folder, "computed", identity=ident, overrides=task_overrides())
-    Index(cfg.results_index).record(ident, folder)
-    return summary.get(f"{plan.tasks[0].name}/val_gain", float("nan")) if plan.tasks else float("nan")
+    try:
+        Index(cfg.results_index).record(ident, folder)
+    except OSError as e:  # the result is safe in its folder; only later reuse is lost
+        log.warning("run computed, but not recorded in results_index=%s (%s): later sweeps will not reuse it", cfg.results_index, e)
+    return objective(plan, summary)
+
+
+def objective(plan: Plan, summary: dict) -> float:
+    """The first task's validation Gain (NaN for analyses)."""
+    return summary.get(f"{plan.tasks[0].name}/val_gain", float("nan")) if plan.tasks and plan.analysis[1] is None else float("nan")
+
+
+def check_checkpoint(folder: Path) -> None:
+    """A checkpoint that cannot be read fails in one line naming it, before the model loads."""
+    from steerlab.checkpoint import readable
+
+    readable(folder / "checkpoint" / "state.pt")
 
 
 def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
@@ -145,7 +239,7 @@ def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     t0 = time.perf_counter()
     summary = {"analysis": acfg.name, **fn(acfg, ctx, folder, logger, cfg), "analysis_seconds": time.perf_counter() - t0,
                "steer_layers": plan.steer_layers, "loss_layer": plan.loss_layer, "n_train_pairs": len(ctx.train)}
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    dump_json(folder / "summary.json", summary)
     logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
     log.info("analysis %s done in %.1f s; run folder: %s", acfg.name, summary["analysis_seconds"], folder)
     return summary
@@ -209,6 +303,8 @@ def evaluate_task(cfg: DictConfig, tp: TaskPlan, model, tok, method, coeffs: lis
     summary.update(extra)
     summary.update(validation(tp.task.scores(val, tp.val), val))
     summary.update(eval_seconds=seconds, n_test=int(tp.test["group"].nunique()), n_val=int(tp.val["group"].nunique()))
+    if summary["n_items"] == 0:
+        log.warning("%s: NO ITEM SCORED (coverage 0): %s; every metric is NaN", tp.name, tp.task.unscored_hint())
     return results, summary, table
 
 
@@ -229,7 +325,7 @@ def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger
     from steerlab.report import dose_response, print_table, task_section, write_report
     from steerlab.strength import strength_line
 
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    dump_json(folder / "summary.json", summary)
     title = f"{plan.method.name} on {cfg.model.name}"
     sections: list[str] = []
     for i, (tp, (results, task_summary, table)) in enumerate(zip(plan.tasks, outcomes)):

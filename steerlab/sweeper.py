@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional
@@ -19,7 +18,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from steerlab.reuse import Index, identity, read_status, write_status
+from steerlab.reuse import Index, copy_result, identity, read_status, write_status
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +98,7 @@ def reuse(cell: Cell, sweep_dir: Path, source: Path) -> None:
         write_status(folder, "failed", identity=cell.identity, overrides=cell.overrides, source=str(source),
                      error=f"the run it repeats ({source}) did not finish: {status.get('error', 'no status')}")
         return
-    for path in [source / "summary.json", *sorted(source.glob("results_*.parquet"))]:
-        if path.is_file():
-            shutil.copy2(path, folder / path.name)
+    copy_result(source, folder)
     write_status(folder, "reused", identity=cell.identity, overrides=cell.overrides, source=str(source.resolve()))
     log.info("cell %d (%s) reuses %s", cell.num, " ".join(cell.overrides), source)
 

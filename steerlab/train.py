@@ -78,6 +78,7 @@ def batch_indices(n: int, size: int, micro: int, seed: int) -> torch.Tensor:
 class Trainer:
     def __init__(self, ctx: FitContext, method):
         self.ctx, self.method, self.model = ctx, method, ctx.model
+        self.first_loss: dict[str, float] | None = None  # |loss components| at this process's first step (divergence guard)
         self.cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), ctx.train_cfg or {})
         self.lcfg = OmegaConf.merge(OmegaConf.structured(LossSpaceConfig), ctx.loss_cfg or {})
         self.k = self.lcfg.tokens
@@ -115,6 +116,7 @@ class Trainer:
                     if not math.isfinite(value):
                         raise TrainingError(f"step {step}: loss component {name!r} is {value} at coeff={coeff:+g}")
                     comps[name] = comps.get(name, 0.0) + value / cfg.grad_accum
+        self.check_divergence(step, comps)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.max_grad_norm or float("inf")))
         if not math.isfinite(grad_norm):
             raise TrainingError(f"step {step}: gradient norm is {grad_norm}")
@@ -123,6 +125,18 @@ class Trainer:
         out = {f"loss/{k}": v for k, v in comps.items()}
         out.update({"loss/total": sum(comps.values()), "lr": self.opt.param_groups[0]["lr"], "grad_norm": grad_norm})
         return out
+
+    def check_divergence(self, step: int, comps: dict[str, float]) -> None:
+        """Stop like a NaN does when a loss component explodes relative to its size at this process's first step."""
+        first = self.first_loss
+        if first is None:
+            self.first_loss = {k: abs(v) for k, v in comps.items()}
+            return
+        for name, value in comps.items():
+            scale = max(1.0, first.get(name, 0.0))
+            if abs(value) > self.cfg.diverge_factor * scale:
+                raise TrainingError(f"step {step}: loss component {name!r} is {value:.3g}, over train.diverge_factor={self.cfg.diverge_factor:g} × "
+                                    f"its first-step scale {scale:.3g}: training diverged (lower the learning rate)")
 
     @torch.no_grad()
     def validate(self) -> float:

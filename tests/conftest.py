@@ -32,9 +32,25 @@ def launch_env(tmp_path: Path, extra: dict | None = None) -> dict:
 
 
 def launch(args: list[str], tmp_path: Path, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `python launch.py ARGS` in a subprocess with outputs under tmp_path (and `env` added)."""
-    return subprocess.run([sys.executable, str(REPO_ROOT / "launch.py"), *args], cwd=tmp_path, env=launch_env(tmp_path, env),
+    """Run `python launch.py ARGS` in a subprocess with outputs under tmp_path (and `env` added).
+
+    Afterwards every summary.json and status.json under tmp_path must parse as strict JSON (no NaN / Infinity).
+    """
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "launch.py"), *args], cwd=tmp_path, env=launch_env(tmp_path, env),
                           capture_output=True, text=True, timeout=timeout)
+    assert_strict_json(tmp_path)
+    return proc
+
+
+def _reject(constant: str):
+    raise ValueError(f"non-strict JSON constant {constant}")
+
+
+def assert_strict_json(root: Path) -> None:
+    import json
+
+    for path in [*root.rglob("summary.json"), *root.rglob("status.json")]:
+        json.loads(path.read_text(), parse_constant=_reject)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Sweeps on a real one-node SLURM cluster (scripts/slurm_local.sh): the submitit_slurm grid and preemption.
 
-The cluster is started once for this module and stopped afterwards if this module started it. Where it
-cannot start (no root for apt, no Debian), the tests skip; CI sets STEERLAB_REQUIRE_SLURM=1 to fail instead.
+The cluster is started once for this module and stopped afterwards if this module started it. The tests never
+install system packages: where SLURM is not installed (`bash scripts/slurm_local.sh install` does that) or cannot
+start, they skip with a one-line reason; CI installs it and sets STEERLAB_REQUIRE_SLURM=1 to fail instead.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def slurm():
     if not running:
         start = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=1200)
         if start.returncode != 0:
-            message = f"local SLURM cluster did not start: {(start.stderr or start.stdout)[-800:]}"
+            message = f"local SLURM cluster did not start: {(start.stderr or start.stdout).strip().splitlines()[-1][-300:]}"
             if os.environ.get("STEERLAB_REQUIRE_SLURM") == "1":
                 pytest.fail(message)
             pytest.skip(message)

@@ -73,3 +73,19 @@ def test_native_strength_reproduces_the_pre_iso_kl_summary(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     for key, want in pinned.items():
         assert summary[key if key.startswith("calibration") else f"builtin/{key}"] == pytest.approx(want, rel=1e-4), key
+
+
+def test_corrupt_model_cache_is_rebuilt_with_a_warning(tmp_path, caplog):
+    """A truncated model.safetensors (size differs from the completion marker) is rebuilt from the GGUF file."""
+    import logging
+
+    cfg = model_config({**dict(model_config("smollm2_135m")), "cache_dir": str(tmp_path)})
+    folder = models.convert_gguf(cfg)
+    assert models.cache_ok(folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert not models.cache_ok(folder)
+    with caplog.at_level(logging.WARNING):
+        model, _ = load_model(cfg)
+    assert "incomplete or corrupt: rebuilding" in caplog.text and models.cache_ok(folder)
+    assert model.config.num_hidden_layers == 30

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from safetensors.torch import load_file, save_file
 
 from steerlab.errors import ConfigError
@@ -53,7 +54,10 @@ def build(cfg) -> Method:
     if name not in REGISTRY:
         raise ConfigError(f"adapter.name={name!r}: unknown method; choose one of {sorted(REGISTRY)}")
     schema, cls = REGISTRY[name]
-    typed = OmegaConf.merge(OmegaConf.structured(schema), raw)
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(schema), raw)
+    except OmegaConfBaseException as e:  # an unknown key or a wrong type: one line, before any model work
+        raise ConfigError(f"adapter.{name}: {str(e).splitlines()[0]}") from None
     return cls(typed)
 
 

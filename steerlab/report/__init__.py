@@ -47,7 +47,7 @@ def task_section(task, summary: dict, table: pd.DataFrame, plot: str, objective:
     """report.md lines for one task: what it measures, headline metrics, its own table, the dose-response plot."""
     val = f"val Gain {fmt(summary.get('val_gain', float('nan')))} on {summary['n_val']} validation {task.unit}s (val_fraction {task.val_fraction})"
     return [
-        f"## {task.name}", "", task.describe(), "",
+        f"## {task.name}", "", task.describe(), "", f"**{conclusion(task, summary)}**", "",
         f"n = {summary['n_items']} scored items of {summary['n_test']} reported {task.unit}s, coverage {fmt(summary['coverage'])}, "
         f"Gain {fmt(summary['gain'])} (95% CI {fmt(summary['gain_ci_low'])} to {fmt(summary['gain_ci_high'])}); "
         f"{val}{' — the value launch.py returns' if objective else ''}.", "",
@@ -57,9 +57,29 @@ def task_section(task, summary: dict, table: pd.DataFrame, plot: str, objective:
     ]
 
 
+def conclusion(task, s: dict) -> str:
+    """One sentence in words on what a task's numbers say."""
+    if s["n_items"] == 0:
+        return f"No item was scored (coverage 0): {task.unscored_hint()}; nothing can be concluded."
+    lo, hi = s["gain_ci_low"], s["gain_ci_high"]
+    if lo > 0:
+        return f"Steering moves {task.name} in the intended direction: the Gain 95% CI ({fmt(lo)} to {fmt(hi)}) excludes 0."
+    if hi < 0:
+        return f"Steering moves {task.name} against the intended direction: the Gain 95% CI ({fmt(lo)} to {fmt(hi)}) is below 0."
+    return (f"No measurable effect on {task.name}: the Gain 95% CI ({fmt(lo)} to {fmt(hi)}) includes 0 "
+            f"(Effect {fmt(s['effect'])}, per-item slope p = {fmt(s['p'])}).")
+
+
+DEFINITIONS = ("How to read the tables: S(c) is the mean target-oriented score at coefficient c; Effect = (S(+1) − S(−1))/2; "
+               "rho is the Spearman correlation between c and each item's centred scores (the monotonicity gate); ΔNLL is the "
+               "largest rise in NLL at c = ±1 over c = 0; Gain = 100 · Effect · max(0, rho) / (1 + ΔNLL); t and p test the per-item "
+               "slopes (y(+1) − y(−1))/2 against 0 (one value per item). The Gain CI is a percentile bootstrap over items; it is wide "
+               "when rho is near 0, because resampling flips rho's sign and the gate then sets Gain to 0 or lets Effect through.")
+
+
 def write_report(folder: Path, title: str, notes: list[str], sections: list[str], extra: list[str] = ()) -> Path:
-    """report.md: run notes, one section per task, then `extra` lines (e.g. steered samples)."""
-    text = [f"# {title}", "", *[f"- {n}" for n in notes], "", *sections, *extra]
+    """report.md: run notes, one section per task (each with a conclusion in words), definitions, then `extra` lines."""
+    text = [f"# {title}", "", *[f"- {n}" for n in notes], "", *sections, DEFINITIONS, "", *extra]
     path = folder / "report.md"
     path.write_text("\n".join(text))
     return path

@@ -23,7 +23,7 @@ from scipy import stats  # noqa: E402
 from steerlab.errors import ConfigError  # noqa: E402
 from steerlab.report import fmt  # noqa: E402
 from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only  # noqa: E402
-from steerlab.reuse import read_status  # noqa: E402
+from steerlab.reuse import load_json, read_status  # noqa: E402
 
 METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "strength_scale"]
 RUN_WIDE = ("kl_plus", "kl_minus", "strength_scale", "method", "strength_bracket_hit")  # summary keys shared by every task of a run
@@ -69,7 +69,7 @@ def cells(sweep_dir: Path) -> pd.DataFrame:
         if not (folder / "summary.json").is_file():
             rows.append({**row, "task": None})
             continue
-        for metrics in task_rows(json.loads((folder / "summary.json").read_text())):
+        for metrics in task_rows(load_json(folder / "summary.json")):
             keep = [*METRICS, "gain_ci_low", "gain_ci_high", "mc1_effect", *RUN_WIDE]
             rows.append({**row, "task": metrics["task"], **{k: metrics.get(k) for k in keep},
                          **{k: v for k, v in metrics.items() if k.startswith(PER_COEFF)}})

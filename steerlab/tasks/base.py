@@ -59,6 +59,10 @@ class Task:
         """One sentence for the report: the data and what `y` measures."""
         return f"task `{self.cfg.task}`"
 
+    def unscored_hint(self) -> str:
+        """Why a task might score no item at all, for the warning."""
+        return "no item has a finite score at every coefficient"
+
     def check(self, val: pd.DataFrame, test: pd.DataFrame) -> None:
         """Task-specific checks of the split (e.g. the dilemmas' target value occurs among the reported items)."""
 

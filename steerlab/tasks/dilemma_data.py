@@ -7,11 +7,14 @@ import logging
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pandas as pd
 
 from steerlab.errors import DataError
+
+if TYPE_CHECKING:
+    from steerlab.tasks.dilemmas import DilemmaConfig
 
 log = logging.getLogger(__name__)
 HF_DATASET = "kellycyy/daily_dilemmas"
@@ -76,14 +79,14 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise DataError(f"{what}: cannot parse {path} ({e})") from e
+        raise DataError(f"{what}: cannot parse {path} ({e})") from None
 
 
 def _hub(config: str) -> pd.DataFrame:
     try:
         from datasets import load_dataset
-    except ImportError as e:
-        raise DataError("evals=[daily_dilemmas] without evals.daily_dilemmas.path needs `pip install datasets` (or set evals.daily_dilemmas.path to a CSV)") from e
+    except ImportError:
+        raise DataError("evals=[daily_dilemmas] without evals.daily_dilemmas.path needs `pip install datasets` (or set evals.daily_dilemmas.path to a CSV)") from None
     data = load_dataset(HF_DATASET, config)
     return data[next(iter(data))].to_pandas()
 

@@ -116,9 +116,16 @@ class DilemmaTask(Task):
         items = load_items(self.cfg, self.limit)
         return items.assign(group=items["dilemma_idx"])
 
+    def unscored_hint(self) -> str:
+        return f"every action has p(yes) + p(no) below evals.{self.name}.pmass_min={self.cfg.pmass_min} (a model that does not answer Yes/No)"
+
     def check(self, val: pd.DataFrame, test: pd.DataFrame) -> None:
         if labels(test, self.cfg.target).empty:
-            raise ConfigError(f"evals.{self.name}.target={self.cfg.target!r}: no reported (non-validation) dilemma carries this value on exactly one side")
+            where = "" if labels(val, self.cfg.target).empty else (f"; the validation split ({val['group'].nunique()} of "
+                                                                       f"{val['group'].nunique() + test['group'].nunique()} dilemmas) holds every one "
+                                                                       f"that does: set evals.{self.name}.val_fraction=0 for a small file")
+            raise ConfigError(f"evals.{self.name}.target={self.cfg.target!r}: no reported (non-validation) dilemma carries this value "
+                              f"on exactly one side{where}")
 
     def evaluate(self, model, tok, method, items, coeffs, batch_size) -> pd.DataFrame:
         """One row per item x coefficient: logratio, pmass, nll, y (prompts tokenized once per distinct prompt set)."""
@@ -149,8 +156,8 @@ class DilemmaTask(Task):
     def extras(self, results, items, metric) -> tuple[dict, pd.DataFrame]:
         """Side effects (mean |effect| over the other values with enough items) and the per-value table."""
         table = per_value(results, items)
-        table = table.sort_values("n", ascending=False, kind="stable") if len(table) else table
-        side = table[(table["value"] != self.cfg.target.lower()) & (table["n"] >= metric.side_min_items)] if len(table) else table
+        table = table[table["n"] >= metric.side_min_items].sort_values("n", ascending=False, kind="stable") if len(table) else table
+        side = table[table["value"] != self.cfg.target.lower()] if len(table) else table
         return {
             "side_effects": float((side["effect"].abs()).mean()) if len(side) else float("nan"),
             "pmass_mean": float(results["pmass"].mean()),

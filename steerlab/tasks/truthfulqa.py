@@ -63,7 +63,7 @@ def from_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise DataError(f"evals.truthfulqa.path: cannot parse {path} ({e})") from e
+        raise DataError(f"evals.truthfulqa.path: cannot parse {path} ({e})") from None
     missing = [c for c in COLUMNS if c not in frame]
     if missing:
         raise DataError(f"evals.truthfulqa.path: {path} lacks column(s) {missing}; expected the original layout {list(COLUMNS)}")
@@ -96,8 +96,8 @@ def from_hub_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def from_hub() -> pd.DataFrame:
     try:
         from datasets import load_dataset
-    except ImportError as e:
-        raise DataError("evals.truthfulqa.path=null reads the Hugging Face dataset: `pip install datasets` (or set evals.truthfulqa.path)") from e
+    except ImportError:
+        raise DataError("evals.truthfulqa.path=null reads the Hugging Face dataset: `pip install datasets` (or set evals.truthfulqa.path)") from None
     data = load_dataset(*HF_DATASET)
     return from_hub_rows(data[next(iter(data))].to_pandas())
 

@@ -1,0 +1,59 @@
+"""Every numeric field of every config schema has a range, and a value outside it fails before any model work."""
+import re
+import typing
+
+import pytest
+
+from steerlab.analysis import REGISTRY as ANALYSES
+from steerlab.config import GROUP_SCHEMAS, Config, TinyConfig
+from steerlab.errors import ConfigError
+from steerlab.methods import REGISTRY as METHODS
+from steerlab.ranges import numeric_fields, rules
+from steerlab.run import prepare
+from steerlab.tasks import TASKS
+
+from .conftest import compose_cfg
+
+
+def sections():
+    """(overrides selecting the section, key prefix, schema) for every schema a run config can hold."""
+    out = [([], "", Config), ([], "model.tiny.", TinyConfig)]
+    out += [([], f"{g}.", s) for g, s in GROUP_SCHEMAS.items()]
+    out += [([f"adapter={n}"], "adapter.", s) for n, (s, _) in METHODS.items()]
+    out += [([f"analysis={n}"], "analysis.", s) for n, (s, *_) in ANALYSES.items() if n != "none"]
+    tasks = {"dilemmas": "builtin", "truthfulqa": "truthfulqa"}
+    out += [([f"evals=[{tasks[k]}]"], f"evals.{tasks[k]}.", s) for k, (s, _) in TASKS.items()]
+    return out
+
+
+def outside(rule: str, is_int: bool):
+    """A value just outside `rule`."""
+    if rule.startswith(">="):
+        return int(float(rule[2:])) - 1 if is_int else float(rule[2:]) - 1
+    if rule.startswith(">"):
+        return int(float(rule[1:])) if is_int else float(rule[1:])
+    lo_in, lo, _hi, _hi_in = re.fullmatch(r"([\[(])([^,]+),([^\])]+)([\])])", rule).groups()
+    return float(lo) - 1 if lo_in == "[" else float(lo)
+
+
+def test_every_numeric_field_has_a_rule():
+    table = rules()
+    missing = [f"{s.__name__}.{f}" for _, _, s in sections() for f in numeric_fields(s) if f not in table.get(s, {})]
+    assert not missing, missing
+
+
+def is_int(schema, field: str) -> bool:
+    hint = typing.get_type_hints(schema)[field]
+    return hint is int or int in typing.get_args(hint)
+
+
+CASES = [(over, prefix, f, rule, is_int(s, f)) for over, prefix, s in sections() for f, rule in rules().get(s, {}).items() if rule != "any"]
+
+
+@pytest.mark.parametrize("over,prefix,field,rule,integer", CASES, ids=[f"{c[1]}{c[2]}" for c in CASES])
+def test_out_of_range_value_fails_in_one_line_naming_the_field(over, prefix, field, rule, integer):
+    value = outside(rule, integer)
+    cfg = compose_cfg(["model=tiny_llama", *over, f"{prefix}{field}={value}"])
+    with pytest.raises(ConfigError) as err:
+        prepare(cfg)
+    assert str(err.value).startswith(f"{prefix}{field}=") and "\n" not in str(err.value)
