@@ -141,7 +141,8 @@ def test_small_dilemma_file_says_how_to_keep_its_target_reported(tmp_path):
     from .conftest import SHARED_DATA
 
     path = SHARED_DATA / "daily_dilemmas" / "dilemmas_with_detail_by_action_test.csv"
-    line = one_line(launch([*QUICK, "evals=daily_dilemmas", f"evals.daily_dilemmas.path={path}"], tmp_path))
+    args = [*[q for q in QUICK if "pmass_min" not in q], "evals=daily_dilemmas", f"evals.daily_dilemmas.path={path}", "evals.daily_dilemmas.pmass_min=0"]
+    line = one_line(launch(args, tmp_path))
     assert "set evals.daily_dilemmas.val_fraction=0 for a small file" in line
-    works = launch([*QUICK, "evals=daily_dilemmas", f"evals.daily_dilemmas.path={path}", "evals.daily_dilemmas.val_fraction=0"], tmp_path)
+    works = launch([*args, "evals.daily_dilemmas.val_fraction=0"], tmp_path)
     assert works.returncode == 0, works.stderr[-2000:]
