@@ -8,9 +8,7 @@ fitted mean vector), last-token Yes/No log-ratios and per-prompt NLL. Target rat
 from __future__ import annotations
 
 import sys
-import time
 
-import torch
 
 from steerlab.api import fit, load_model
 from steerlab.batching import Batches
@@ -19,21 +17,7 @@ from steerlab.tasks.dilemma_data import load_items
 from steerlab.tasks.dilemmas import ANSWER_PREFIX, DilemmaConfig, question, score, yes_no_ids
 from steerlab.methods import steer
 from steerlab.models import device_of
-
-
-@torch.no_grad()
-def bare(model, batches: Batches) -> None:
-    for batch in batches.batches:
-        model(**batch).logits
-
-
-def timed(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from timing import bare, timed  # bench/timing.py (scripts run from bench/)
 
 
 def main(argv: list[str]) -> None:

@@ -11,9 +11,7 @@ the same steering hook (a fitted mean vector at c = 1, or c = 0 for none). Targe
 from __future__ import annotations
 
 import sys
-import time
 
-import torch
 
 from steerlab.api import fit, load_model
 from steerlab.batching import Batches
@@ -21,24 +19,10 @@ from steerlab.config import REPO_ROOT
 from steerlab.data import render
 from steerlab.methods import steer
 from steerlab.models import device_of
+from timing import bare, timed  # bench/timing.py (scripts run from bench/)
 from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask
 
 CSV = REPO_ROOT.parent / "shared" / "data" / "truthfulqa" / "TruthfulQA.csv"
-
-
-@torch.no_grad()
-def bare(model, batches: Batches) -> None:
-    for batch in batches.batches:
-        model(**batch).logits
-
-
-def timed(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(argv: list[str]) -> None:
