@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -201,6 +201,27 @@ class Config:
     results_index: str = "outputs/index"  # where finished runs are recorded by identity (conf/config.yaml sets it)
     experiment: Any = None
     analysis: Any = None  # validated by steerlab.analysis (each analysis has its own dataclass)
+
+
+def plain(cfg) -> dict:
+    """A config section (DictConfig, dataclass, dict or None) as a plain dict."""
+    from dataclasses import asdict, is_dataclass
+
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return asdict(cfg) if is_dataclass(cfg) else dict(cfg or {})
+
+
+def typed(schema: type, raw: dict, where: str) -> DictConfig:
+    """`raw` validated against `schema`; an unknown key or a wrong type is one ConfigError line starting with `where`."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from steerlab.errors import ConfigError
+
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), raw)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"{where}: {str(e).splitlines()[0]}") from None
 
 
 GROUP_SCHEMAS = {

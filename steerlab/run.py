@@ -117,8 +117,6 @@ def plan_task(task: tasks.Task) -> TaskPlan:
 
 def sample_prompts(ecfg) -> list[str]:
     """The first `eval.samples` prompts of `eval.sample_prompts` (checked before any model work)."""
-    if ecfg.samples < 0 or ecfg.sample_tokens < 1:
-        raise ConfigError(f"eval.samples={ecfg.samples} must be >= 0 and eval.sample_tokens={ecfg.sample_tokens} >= 1")
     if ecfg.samples == 0:
         return []
     prompts = load_strings(ecfg.sample_prompts, "sample_prompts.json", "eval.sample_prompts")

@@ -6,15 +6,14 @@ builds the training pairs as usual, runs the analysis and writes its tables and 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, is_dataclass
-
-from omegaconf import DictConfig, OmegaConf
+from dataclasses import dataclass
 
 from steerlab.analysis.alignment import AlignmentConfig, alignment
 from steerlab.analysis.alignment import check as check_alignment
 from steerlab.analysis.coherence import CoherenceConfig, coherence
 from steerlab.analysis.mapper import MapperConfig, mapper
 from steerlab.analysis.mapper import check as check_mapper
+from steerlab.config import plain, typed
 from steerlab.errors import ConfigError
 
 
@@ -37,14 +36,11 @@ REGISTRY = {  # name -> (config dataclass, function, check run before any model 
 
 def build(cfg):
     """(typed config, function) for an analysis config; ConfigError for an unknown name or field."""
-    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else (asdict(cfg) if is_dataclass(cfg) else dict(cfg or {"name": "none"}))
+    raw = plain(cfg) or {"name": "none"}
     name = raw.get("name", "none")
     if name not in REGISTRY:
         raise ConfigError(f"analysis.name={name!r}: unknown analysis; choose one of {sorted(REGISTRY)}")
     schema, fn, check = REGISTRY[name]
-    try:
-        typed = OmegaConf.merge(OmegaConf.structured(schema), raw)
-    except Exception as ex:  # noqa: BLE001 - omegaconf's own messages name the key
-        raise ConfigError(f"analysis={name}: {str(ex).splitlines()[0]}") from None
-    check(typed)
-    return typed, fn
+    analysis_cfg = typed(schema, raw, f"analysis={name}")
+    check(analysis_cfg)
+    return analysis_cfg, fn

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Iterator
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
+from steerlab.config import plain, typed
 from steerlab.errors import ConfigError
 from steerlab.methods.base import FitContext, Method
 from steerlab.methods.ipissa import IPissaConfig, IPissaMethod
@@ -49,16 +48,12 @@ def trainable_names() -> list[str]:
 
 def build(cfg) -> Method:
     """A method from its config (DictConfig, dataclass or dict with `name`), validated against its schema."""
-    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else (asdict(cfg) if is_dataclass(cfg) else dict(cfg))
+    raw = plain(cfg)
     name = raw.get("name")
     if name not in REGISTRY:
         raise ConfigError(f"adapter.name={name!r}: unknown method; choose one of {sorted(REGISTRY)}")
     schema, cls = REGISTRY[name]
-    try:
-        typed = OmegaConf.merge(OmegaConf.structured(schema), raw)
-    except OmegaConfBaseException as e:  # an unknown key or a wrong type: one line, before any model work
-        raise ConfigError(f"adapter.{name}: {str(e).splitlines()[0]}") from None
-    return cls(typed)
+    return cls(typed(schema, raw, f"adapter.{name}"))
 
 
 def applied(method: Method, coeff: float) -> float:

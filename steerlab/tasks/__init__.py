@@ -5,9 +5,7 @@ steerlab/tasks/base.py), one line here, and `conf/evals/<name>.yaml` (`# @packag
 """
 from __future__ import annotations
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
+from steerlab.config import plain, typed
 from steerlab.errors import ConfigError
 from steerlab.tasks.base import Task, TaskConfig
 from steerlab.tasks.dilemmas import DilemmaConfig, DilemmaTask
@@ -23,19 +21,16 @@ __all__ = ["TASKS", "Task", "TaskConfig", "build", "build_all"]
 def build(name: str, cfg, eval_cfg) -> Task:
     """The task configured under `evals.<name>`. Its limit is the smaller of its own and eval.limit (either may be null);
     its val_fraction defaults to eval.val_fraction."""
-    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    raw = plain(cfg)
     kind = raw.get("task")
     if kind not in TASKS:
         raise ConfigError(f"evals.{name}.task={kind!r}: unknown task; choose one of {sorted(TASKS)}")
     schema, cls = TASKS[kind]
-    try:
-        typed = OmegaConf.merge(OmegaConf.structured(schema), raw)
-    except OmegaConfBaseException as e:
-        raise ConfigError(f"evals.{name}: {str(e).splitlines()[0]}") from None
-    caps = [v for v in (typed.limit, eval_cfg.limit) if v is not None]
+    task_cfg = typed(schema, raw, f"evals.{name}")
+    caps = [v for v in (task_cfg.limit, eval_cfg.limit) if v is not None]
     limit = min(caps) if caps else None
-    val_fraction = typed.val_fraction if typed.val_fraction is not None else eval_cfg.val_fraction
-    return cls(name, typed, limit, val_fraction)
+    val_fraction = task_cfg.val_fraction if task_cfg.val_fraction is not None else eval_cfg.val_fraction
+    return cls(name, task_cfg, limit, val_fraction)
 
 
 def build_all(cfg) -> list[Task]:
