@@ -37,6 +37,7 @@ class ModelConfig:
     path: str = ""  # hub id, folder, or GGUF file path
     gguf_package: Optional[str] = None  # Python package that ships the GGUF file (never imported)
     gguf_file: Optional[str] = None  # file name inside gguf_package
+    gguf_assemble: bool = False  # gguf_package ships the file in parts: its `assemble(path)` joins them (once) into cache_dir
     dtype: str = "float32"  # float32 | bfloat16 | float16
     device: str = "cpu"  # cpu | cuda | auto (device_map)
     cache_dir: str = "${oc.env:STEERLAB_CACHE,'~/.cache/steerlab'}"

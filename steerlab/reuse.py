@@ -3,7 +3,7 @@
 Two cells of a sweep share an identity when every key that can change the result is equal:
 logger, launcher (hydra), run-folder keys never count; `train` and `loss_space` count only for
 trained adapters, and not `train.resume`, `checkpoint_every` or `diverge_factor`; the top-level `rotate_u` counts only through the adapters that read it
-(ipissa's `adapter.rotate_u`). The code version (package version and git commit) is part of the
+(ipissa's `adapter.rotate_u`). The code version (package version and a hash of the computing source) is part of the
 identity, so a result is never reused across code changes.
 """
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import socket
-import subprocess
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -27,16 +26,30 @@ TRAINED_ONLY = ("train", "loss_space")
 BOOKKEEPING = ("resume", "checkpoint_every", "diverge_factor")  # train keys that never change a finished result
 
 
+READ_ONLY = ("report",)  # subpackages that only read finished runs: editing them never changes a result
+
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
+    """Package version + a hash of the source that computes results (see `source_hash`)."""
     import steerlab
 
-    here = Path(steerlab.__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{steerlab.__version__}+{commit or 'nogit'}"
+    return f"{steerlab.__version__}+src.{source_hash(Path(steerlab.__file__).resolve().parent)}"
+
+
+def source_hash(root: Path) -> str:
+    """Hash of every `.py` file under `root` except the READ_ONLY subpackages.
+
+    A content hash rather than the git commit: a commit that touches only docs, tests, sweeps or the report reuses
+    finished cells (a long grid resumes across such commits), while any edit to the computing code, committed or
+    not, changes every identity.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] not in READ_ONLY:
+            digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def effective(cfg: DictConfig) -> dict:

@@ -18,6 +18,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from steerlab.errors import ConfigError
 from steerlab.reuse import Index, copy_result, identity, read_status, write_status
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,25 @@ def pinned(cell: Cell, sweep_dir: Path) -> List[str]:
 
 
 class DedupSweeperBase(BasicSweeper):
+    """`grids` (optional) makes the sweep a union of grids: each entry is merged over `params`, command-line
+    overrides apply to all of them, and cells repeated across grids run once (they are twins by identity)."""
+
+    def __init__(self, max_batch_size: Optional[int], params: Optional[dict] = None, grids: Optional[List[dict]] = None) -> None:
+        super().__init__(max_batch_size, params)
+        self.grids = [dict(g) for g in grids or []]
+        for i, g in enumerate(self.grids):
+            if not g:
+                raise ConfigError(f"hydra.sweeper.grids[{i}] is empty: give each grid at least one key, e.g. {{adapter: random}}")
+
+    def grid_overrides(self, arguments: List[str]) -> List[List[str]]:
+        """Every cell's overrides, grid after grid (the basic sweeper's product within each)."""
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        out: List[List[str]] = []
+        for params in [{**self.params, **g} for g in self.grids] or [self.params]:
+            listed = [f"{k}={v}" for k, v in params.items()] + list(arguments)
+            out += self.split_arguments(parser.parse_overrides(listed), None)[0]
+        return out
+
     def cell(self, num: int, overrides: List[str]) -> Cell:
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         with open_dict(cfg.hydra.job):
@@ -56,9 +76,7 @@ class DedupSweeperBase(BasicSweeper):
         return Cell(num, list(overrides), subdir, identity(task), bool(task.reuse), task)
 
     def plan(self, arguments: List[str]) -> List[Cell]:
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        grid = self.split_arguments(parser.parse_overrides(self._parse_config() + list(arguments)), None)[0]
-        cells = [self.cell(i, o) for i, o in enumerate(grid)]
+        cells = [self.cell(i, o) for i, o in enumerate(self.grid_overrides(arguments))]
         first: dict[str, int] = {}
         for c in cells:
             if not c.reuse:

@@ -44,7 +44,22 @@ def test_identity_covers_model_data_eval_seed_and_code():
     base = compose_cfg(["adapter=pca"])
     for extra in (["model=tiny_llama"], ["seed=1"], ["eval.limit=3"], ["data.max_pairs=5"], ["layers.start=0.2"]):
         assert identity(compose_cfg(["adapter=pca", *extra])) != identity(base), extra
-    assert "+" in effective(base)["code"]  # package version + git commit
+    assert "+src." in effective(base)["code"]  # package version + source hash
+
+
+def test_code_version_follows_the_computing_source_only(tmp_path):
+    from steerlab.reuse import source_hash
+
+    (tmp_path / "report").mkdir()
+    (tmp_path / "metrics.py").write_text("X = 1\n")
+    (tmp_path / "report" / "sweep.py").write_text("Y = 1\n")
+    (tmp_path / "notes.md").write_text("docs\n")
+    before = source_hash(tmp_path)
+    (tmp_path / "report" / "sweep.py").write_text("Y = 2\n")  # the report only reads finished runs
+    (tmp_path / "notes.md").write_text("other docs\n")
+    assert source_hash(tmp_path) == before
+    (tmp_path / "metrics.py").write_text("X = 2\n")  # computing code, committed or not
+    assert source_hash(tmp_path) != before
 
 
 def test_index_returns_only_finished_runs_of_the_same_identity(tmp_path):
