@@ -26,7 +26,7 @@ TRAINED_ONLY = ("train", "loss_space")
 BOOKKEEPING = ("resume", "checkpoint_every", "diverge_factor")  # train keys that never change a finished result
 
 
-READ_ONLY = ("report",)  # subpackages that only read finished runs: editing them never changes a result
+READ_ONLY = ("report", "sweeper.py")  # only read finished runs or schedule them: editing them never changes a result
 
 
 @lru_cache(maxsize=1)
@@ -38,7 +38,7 @@ def code_version() -> str:
 
 
 def source_hash(root: Path) -> str:
-    """Hash of every `.py` file under `root` except the READ_ONLY subpackages.
+    """Hash of every `.py` file under `root` except READ_ONLY (the sweep report and the sweeper).
 
     A content hash rather than the git commit: a commit that touches only docs, tests, sweeps or the report reuses
     finished cells (a long grid resumes across such commits), while any edit to the computing code, committed or
