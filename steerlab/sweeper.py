@@ -45,6 +45,16 @@ def pinned(cell: Cell, sweep_dir: Path) -> List[str]:
     return [f"hydra.sweep.dir={quoted(str(sweep_dir.resolve()))}", f"hydra.sweep.subdir={quoted(cell.subdir)}"]
 
 
+def expand(params: dict, grids: List[dict], arguments: List[str], config_loader=None) -> List[List[str]]:
+    """Every cell's overrides, grid after grid (the basic sweeper's product within each grid; no grids = params alone)."""
+    parser = OverridesParser.create(config_loader=config_loader)
+    out: List[List[str]] = []
+    for merged in [{**params, **g} for g in grids] or [params]:
+        listed = [f"{k}={v}" for k, v in merged.items()] + list(arguments)
+        out += BasicSweeper.split_arguments(parser.parse_overrides(listed), None)[0]
+    return out
+
+
 class DedupSweeperBase(BasicSweeper):
     """`grids` (optional) makes the sweep a union of grids: each entry is merged over `params`, command-line
     overrides apply to all of them, and cells repeated across grids run once (they are twins by identity)."""
@@ -57,13 +67,7 @@ class DedupSweeperBase(BasicSweeper):
                 raise ConfigError(f"hydra.sweeper.grids[{i}] is empty: give each grid at least one key, e.g. {{adapter: random}}")
 
     def grid_overrides(self, arguments: List[str]) -> List[List[str]]:
-        """Every cell's overrides, grid after grid (the basic sweeper's product within each)."""
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        out: List[List[str]] = []
-        for params in [{**self.params, **g} for g in self.grids] or [self.params]:
-            listed = [f"{k}={v}" for k, v in params.items()] + list(arguments)
-            out += self.split_arguments(parser.parse_overrides(listed), None)[0]
-        return out
+        return expand(self.params, self.grids, arguments, self.hydra_context.config_loader)
 
     def cell(self, num: int, overrides: List[str]) -> Cell:
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))

@@ -64,8 +64,9 @@ def cells(sweep_dir: Path) -> pd.DataFrame:
     rows = []
     for folder in sorted((p for p in sweep_dir.iterdir() if (p / "status.json").is_file()), key=lambda p: natural(p.name)):
         st = read_status(folder)
+        overrides = parse_overrides(st.get("overrides", []))
         row = {"cell": folder.name, "status": st["status"], "error": st.get("error"), "source": st.get("source"),
-               **parse_overrides(st.get("overrides", []))}
+               "setting": " ".join(f"{k}={v}" for k, v in sorted(overrides.items())), **overrides}
         if not (folder / "summary.json").is_file():
             rows.append({**row, "task": None})
             continue
@@ -77,6 +78,12 @@ def cells(sweep_dir: Path) -> pd.DataFrame:
         raise ConfigError(f"{sweep_dir}: no cell folders with status.json (is this a steerlab multirun folder?)")
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=[*frame.columns, *[c for c in ("method", *METRICS) if c not in frame]])  # every cell failed: NaN columns
+
+
+def distinct(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting and task: a cell that repeats another cell's overrides (the same cell listed by two grids
+    of a union) is one measurement, not another seed."""
+    return frame.drop_duplicates(["setting", "task"])
 
 
 def swept_keys(frame: pd.DataFrame, overrides: list[str]) -> list[str]:
@@ -194,7 +201,7 @@ def table_markdown(table: pd.DataFrame, keys: list[str]) -> str:
         "ΔNLL": [pm(m, s) for m, s in zip(table["delta_nll_mean"], table["delta_nll_sd"])],
         "val Gain": [pm(m, s) for m, s in zip(table["val_gain_mean"], table["val_gain_sd"])],
         **({"MC1 (−1 / 0 / +1)": [" / ".join(fmt(float(r[f"MC1({c})"])) for c in ("-1", "+0", "+1")) for _, r in table.iterrows()]}
-           if "MC1(+1)" in table else {}),
+           if "MC1(+1)" in table and table["MC1(+1)"].notna().any() else {}),
         "items": table["n_items_mean"].map(lambda v: fmt(float(v))),
         "coverage": table["coverage_mean"].map(lambda v: fmt(float(v))),
         "KL reached (+/−)": [f"{fmt(float(p))} / {fmt(float(m))}" for p, m in zip(table["kl_plus_mean"], table["kl_minus_mean"])],
@@ -214,19 +221,39 @@ def band_text(table: pd.DataFrame, keys: list[str]) -> list[str]:
             f"Gain 95% CI is above the band's upper edge. Clears: {names('yes')}. Does **not** clear: {names('NO')}."]
 
 
-def task_section(frame: pd.DataFrame, keys: list[str], task: str, out: Path, heading: bool) -> tuple[list[str], list[Path], pd.DataFrame]:
-    """The table, band sentence and plots of one task (plots named `<kind>_<task>.png`)."""
+SPLIT = ("model",)  # swept keys that get their own section: numbers of different models never share a table or plot
+
+
+def sections(frame: pd.DataFrame, keys: list[str]) -> list[tuple[str, str, pd.DataFrame, list[str]]]:
+    """(title, file suffix, rows, keys inside the section) per task, and per model when the model is swept."""
+    split = [k for k in keys if k in SPLIT]
+    inner = [k for k in keys if k not in split]
+    out = []
+    for task in dict.fromkeys(frame["task"].dropna()):
+        rows = frame[frame["task"] == task]
+        if not split:
+            out.append((task, task, rows, inner))
+            continue
+        for values, part in rows.groupby(split, sort=False):
+            values = values if isinstance(values, tuple) else (values,)
+            out.append((f"{task} — {', '.join(map(str, values))}", "_".join([task, *map(str, values)]), part, inner))
+    return out
+
+
+def task_section(frame: pd.DataFrame, keys: list[str], title: str, name: str, out: Path) -> tuple[list[str], list[Path], pd.DataFrame]:
+    """The table, band sentence and plots of one section (plots named `<kind>_<name>.png`)."""
     table = mark(aggregate(frame, keys), frame, keys)
-    text = [f"## {task}", ""] if heading else []
+    text = [f"## {title}", ""]
     if not len(table):
         return text + ["No cell finished.", ""], [], table
     band = only(bands(frame, keys))
-    names = {kind: f"{kind}_{task}.png" for kind in ("pareto", "dose_response", "gain")}
+    names = {kind: f"{kind}_{name}.png" for kind in ("pareto", "dose_response", "gain")}
     plots = [pareto_plot(table, keys, out / names["pareto"], band), dose_plot(table, keys, out / names["dose_response"], band),
              gain_plot(table, keys, out / names["gain"], band)]
     text += [table_markdown(table, keys), "", *band_text(table, keys), "", f"![Pareto: Effect vs ΔNLL]({names['pareto']})", "",
              f"![dose-response]({names['dose_response']})", "", f"![Gain vs the random band]({names['gain']})", ""]
-    return text, plots, table.assign(task=task)
+    fixed = {k: frame[k].iloc[0] for k in SPLIT if k in frame and k not in keys}
+    return text, plots, table.assign(task=frame["task"].iloc[0], section=name, **fixed)
 
 
 def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
@@ -242,19 +269,19 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
     per_cell = frame.drop_duplicates("cell")
     failed = [(sweep_dir / r.cell, r.error or "unknown error") for r in per_cell.itertuples() if r.status == "failed"]
     counts = per_cell["status"].value_counts().to_dict()
-    task_names = list(dict.fromkeys(frame["task"].dropna()))
+    parts = sections(distinct(frame), keys)
     text = [f"# Sweep {sweep_dir.parent.name}/{sweep_dir.name}", "", f"`{sweep_dir}`: {len(per_cell)} cells — "
             + ", ".join(f"{n} {s}" for s, n in counts.items()) + f". Grouped by {', '.join(k for k in keys if k != 'seed') or '(nothing)'}; "
-            "metrics are mean ± sd over seeds (never best-of-N), one table per eval task. Gain, Effect and ΔNLL are on each task's "
+            "metrics are mean ± sd over seeds (never best-of-N), one table per eval task (and per model). Gain, Effect and ΔNLL are on each task's "
             "reported (test) items; val Gain is on the validation items that tuning may read.", ""]
     plots: list[Path] = []
     tables = []
-    for task in task_names:
-        lines, task_plots, table = task_section(frame[frame["task"] == task], keys, task, out, heading=True)
+    for title, name, rows, inner in parts:
+        lines, task_plots, table = task_section(rows, inner, title, name, out)
         text += lines
         plots += task_plots
         tables.append(table)
-    if not task_names:
+    if not parts:
         text += ["No cell finished.", ""]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     table = table[["task", *[c for c in table.columns if c != "task"]]] if len(table) else table

@@ -1,0 +1,78 @@
+"""The headline sweep (sweeps/headline.yaml): a union of grids, one report section per model and eval, and the
+README part that `python -m steerlab.report.headline` writes from it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from steerlab.report.headline import END, START, expected_cells
+from steerlab.sweeper import expand
+from tests.conftest import REPO_ROOT, launch
+from tests.test_sweeps import only_sweep, statuses
+from tests.test_tasks import write_csv
+
+GRIDS = "hydra.sweeper.grids=[{adapter:prompt,seed:'0'},{adapter:random,seed:'0,1'},{adapter:'pca,random',seed:'0'}]"
+
+
+def test_grids_are_a_union_merged_over_params_and_the_command_line_wins():
+    cells = expand({"model": "a,b"}, [{"adapter": "prompt", "seed": "0"}, {"adapter": "random", "seed": "0,1,2,3,4"}], ["seed=7"])
+    assert cells == [["model=a", "adapter=prompt", "seed=7"], ["model=b", "adapter=prompt", "seed=7"],
+                     ["model=a", "adapter=random", "seed=7"], ["model=b", "adapter=random", "seed=7"]]
+    assert expand({"adapter": "pca,mean"}, [], []) == [["adapter=pca"], ["adapter=mean"]]  # no grids: the basic sweeper
+
+
+@pytest.mark.slow
+def test_headline_sweep_reports_each_model_and_eval_and_writes_the_readme_section(tmp_path):
+    csv = write_csv(tmp_path / "tqa.csv")
+    args = ["--config-dir", str(REPO_ROOT / "sweeps"), "--config-name", "headline", "model=tiny_llama,tiny_qwen3", "experiment=quick",
+            "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5", f"evals.truthfulqa.path={csv}", "logger=none",
+            "eval.samples=0", GRIDS]
+    proc = launch(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "sweep of 10 cells: 8 to compute, 0 reuse a finished run, 2 repeat another cell's identity" in proc.stdout + proc.stderr
+    sweep = only_sweep(tmp_path)
+    assert list(statuses(sweep).values()).count("reused") == 2  # random seed 0 of the last grid, per model
+    assert len(expected_cells(sweep)) == 8  # (model, adapter, seed) triples: twins counted once
+
+    table = pd.read_csv(sweep / "report" / "sweep.csv")
+    assert set(zip(table["model"], table["task"])) == {(m, t) for m in ("tiny_llama", "tiny_qwen3") for t in ("builtin", "truthfulqa")}
+    for model, task in (("tiny_llama", "builtin"), ("tiny_qwen3", "truthfulqa")):
+        part = table[(table["model"] == model) & (table["task"] == task)].set_index("adapter")
+        assert dict(part["n"]) == {"prompt": 1, "random": 2, "pca": 1}
+        for kind in ("pareto", "gain", "dose_response"):
+            assert (sweep / "report" / f"{kind}_{task}_{model}.png").stat().st_size > 0
+    report = (sweep / "report" / "sweep.md").read_text()
+    assert "## builtin — tiny_llama" in report and "## truthfulqa — tiny_qwen3" in report
+
+    readme, docs = tmp_path / "README.md", tmp_path / "docs" / "headline"
+    readme.write_text(f"# title\n\nbefore\n{START}\nstale text\n{END}\nafter\n")
+    out = subprocess.run([sys.executable, "-m", "steerlab.report.headline", str(sweep), "--readme", str(readme), "--docs", str(docs)],
+                         capture_output=True, text=True, cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stderr
+    text = readme.read_text()
+    assert text.startswith("# title\n\nbefore\n") and text.endswith(f"{END}\nafter\n") and "stale text" not in text
+    for model in ("tiny_llama", "tiny_qwen3"):
+        assert f"### {model}" in text and f"#### {model} — truthfulqa" in text
+        assert f"![{model} builtin: Effect vs ΔNLL](docs/headline/pareto_builtin_{model}.png)" in text
+        assert (docs / f"gain_truthfulqa_{model}.png").is_file()
+    assert text.count("Best by mean Gain") == 4 and text.count("Random null (2 seeds)") == 4
+    assert text.count("ipissa has not finished here yet") == 4  # not in this small grid: said, not skipped
+    assert "MC1 (−1 / 0 / +1)" in text.split("#### tiny_llama — truthfulqa")[1].split("####")[0]
+    assert "Not finished yet" not in text
+
+    (sweep / "1_prompt" / "status.json").write_text(json.dumps({"status": "failed", "error": "x", "overrides": ["model=tiny_qwen3", "adapter=prompt", "seed=0"]}))
+    out = subprocess.run([sys.executable, "-m", "steerlab.report.headline", str(sweep), "--readme", str(readme), "--docs", str(docs)],
+                         capture_output=True, text=True, cwd=REPO_ROOT)
+    assert "**Not finished yet: 1 of 8 cells** — tiny_qwen3: prompt." in readme.read_text()
+
+
+def test_headline_without_markers_or_sweep_is_one_line(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    out = subprocess.run([sys.executable, "-m", "steerlab.report.headline", str(tmp_path), "--readme", str(readme)],
+                         capture_output=True, text=True, cwd=REPO_ROOT)
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "not a multirun folder" in out.stderr
