@@ -43,6 +43,10 @@ report DIR="":
     [ -n "$dir" ] || { echo "error: no multirun folder under ${STEERLAB_OUTPUTS:-outputs}/multirun" >&2; exit 2; }
     exec {{py}} -m steerlab.report "$dir"
 
+# the README headline (tables, verdicts, docs/headline/*.png) from a headline sweep; default: the latest multirun
+headline DIR="":
+    {{py}} -m steerlab.report.headline {{DIR}}
+
 # the local one-node SLURM cluster for trying sweeps: `just slurm start|stop|status`
 slurm CMD="status":
     bash scripts/slurm_local.sh {{CMD}}
