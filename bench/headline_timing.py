@@ -1,0 +1,83 @@
+"""Wall time per cell of the headline grid, by phase, for BENCHMARKS.md ("Headline grid").
+
+    python bench/headline_timing.py outputs/multirun/<date>/<time> [more sweep folders ...]
+
+Reads every *computed* cell (reused cells cost nothing): the phase timings its summary.json records (fit =
+method fit + sign calibration, strength = iso-KL search, one eval per task, samples) and its wall time, from
+the first to the last line of its job log (model load and writing outputs included). Prints one row per
+model × method (median over seeds, with the range) and one per model × cell type.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+TRAINED = {"ipissa", "lora", "dora", "pissa", "oft"}
+PHASES = ["fit_seconds", "strength_seconds", "builtin/eval_seconds", "truthfulqa/eval_seconds", "samples_seconds", "wall_seconds"]
+
+
+def log_span(folder: Path) -> float:
+    """Seconds between the first and the last timestamped line of the cell's job log."""
+    stamps = []
+    for log in folder.glob("*.log"):
+        for line in log.read_text().splitlines():
+            try:
+                stamps.append(datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f"))
+            except ValueError:
+                continue
+    return (max(stamps) - min(stamps)).total_seconds() if stamps else float("nan")
+
+
+def kind(method: str) -> str:
+    return "trained" if method in TRAINED else method if method in ("prompt", "random") else "vector"
+
+
+def rows(folders: list[str]) -> pd.DataFrame:
+    out = []
+    for sweep in folders:
+        for status in sorted(Path(sweep).glob("*/status.json")):
+            st = json.loads(status.read_text())
+            summary = status.parent / "summary.json"
+            if st["status"] != "computed" or not summary.is_file():
+                continue
+            s = json.loads(summary.read_text())
+            over = dict(o.split("=", 1) for o in st.get("overrides", []))
+            out.append({"model": over.get("model", "?"), "method": s["method"], "type": kind(s["method"]), "seed": over.get("seed", "0"),
+                        **{p: s.get(p, float("nan")) for p in PHASES[:-1]}, "wall_seconds": log_span(status.parent)})
+    if not out:
+        sys.exit("error: no computed cell with a summary.json in " + " ".join(folders))
+    return pd.DataFrame(out)
+
+
+def median_range(values: pd.Series) -> str:
+    values = values.dropna()
+    if not len(values):
+        return "—"
+    return f"{values.median():.0f}" if len(values) == 1 else f"{values.median():.0f} ({values.min():.0f}–{values.max():.0f})"
+
+
+def table(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    groups = df.groupby(by, sort=False)
+    out = pd.DataFrame({p.replace("_seconds", " s"): groups[p].apply(median_range) for p in PHASES})
+    out.insert(0, "cells", groups.size())
+    return out.reset_index()
+
+
+def main(folders: list[str]) -> None:
+    df = rows(folders)
+    print(table(df, ["model", "type"]).to_markdown(index=False))
+    print()
+    print(table(df, ["model", "method"]).to_markdown(index=False))
+    total = df.groupby("model")["wall_seconds"].sum() / 60
+    print()
+    print("computed cells' wall time in all: " + ", ".join(f"{m} {v:.0f} min" for m, v in total.items()))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    main(sys.argv[1:])
