@@ -4,7 +4,10 @@ Two cells of a sweep share an identity when every key that can change the result
 logger, launcher (hydra), run-folder keys never count; `train` and `loss_space` count only for
 trained adapters, and not `train.resume`, `checkpoint_every` or `diverge_factor`; the top-level `rotate_u` counts only through the adapters that read it
 (ipissa's `adapter.rotate_u`). The code version (package version and a hash of the computing source) is part of the
-identity, so a result is never reused across code changes.
+identity, so a result is never reused across code changes — unless the config pins it: `code_version=<label>` puts
+the label in the identity instead, so a long grid (sweeps/headline.yaml) resumes across code changes that move no
+number; bump the label when a change can. Every status.json records the source hash its result was computed with
+(`code`), and the sweep report lists the hashes when a sweep mixes several.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
-NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "rotate_u", "experiment")
+NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "rotate_u", "experiment", "code_version")
 TRAINED_ONLY = ("train", "loss_space")
 BOOKKEEPING = ("resume", "checkpoint_every", "diverge_factor")  # train keys that never change a finished result
 
@@ -66,7 +69,8 @@ def effective(cfg: DictConfig) -> dict:
             data.pop(key, None)
     for key in BOOKKEEPING:  # how a run is carried out, not what it computes
         data.get("train", {}).pop(key, None)
-    data["code"] = code_version()
+    pinned = cfg.get("code_version", "auto")
+    data["code"] = code_version() if pinned == "auto" else f"pinned:{pinned}"
     return data
 
 
@@ -207,9 +211,10 @@ def copy_result(source: Path, folder: Path) -> None:
 
 
 def write_status(folder: Path, status: str, **fields) -> None:
-    """`<run>/status.json`: computed | reused | failed | running, with identity, overrides and error or source."""
+    """`<run>/status.json`: computed | reused | failed | running, with identity, overrides and error or source, and the
+    source hash (`code`) of this process, or for a reused result the one it was computed with (pass `code=`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    dump_json(folder / "status.json", {"status": status, **fields})
+    dump_json(folder / "status.json", {"status": status, **fields, "code": fields["code"] if "code" in fields else code_version()})
 
 
 def read_status(folder: Path) -> dict | None:

@@ -182,7 +182,7 @@ def run(cfg: DictConfig) -> float:
     source = claim.acquire() if claim else None
     if source is not None:  # a concurrent sweep computed this identity while we waited
         copy_result(source, folder)
-        write_status(folder, "reused", identity=ident, overrides=task_overrides(), source=str(source))
+        write_status(folder, "reused", identity=ident, overrides=task_overrides(), source=str(source), code=(read_status(source) or {}).get("code"))
         log.info("reused %s, computed meanwhile by another job", source)
         return objective(plan, load_json(folder / "summary.json"))
     try:

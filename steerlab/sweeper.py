@@ -121,7 +121,7 @@ def reuse(cell: Cell, sweep_dir: Path, source: Path) -> None:
                      error=f"the run it repeats ({source}) did not finish: {status.get('error', 'no status')}")
         return
     copy_result(source, folder)
-    write_status(folder, "reused", identity=cell.identity, overrides=cell.overrides, source=str(source.resolve()))
+    write_status(folder, "reused", identity=cell.identity, overrides=cell.overrides, source=str(source.resolve()), code=status.get("code"))
     log.info("cell %d (%s) reuses %s", cell.num, " ".join(cell.overrides), source)
 
 

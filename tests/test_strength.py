@@ -3,7 +3,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from steerlab.api import calibrate_strength, fit, generate, load_model
 from steerlab.data import render

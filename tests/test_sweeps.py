@@ -210,3 +210,14 @@ def test_launcher_defaults_and_site_file_merge(tmp_path):
     assert plain._target_.endswith("SlurmLauncher")
     assert sited.partition == "gpu" and sited.account == "my-lab" and list(sited.setup) == ["module load cuda"]
     assert sited.timeout_min == plain.timeout_min  # untouched keys keep steerlab's defaults
+
+
+def test_a_pinned_code_version_replaces_the_source_hash_in_the_identity(monkeypatch):
+    from steerlab import reuse
+
+    base, pinned = compose_cfg(["adapter=pca"]), compose_cfg(["adapter=pca", "code_version=headline-1"])
+    assert effective(pinned)["code"] == "pinned:headline-1" and "code_version" not in effective(pinned)
+    before = identity(base), identity(pinned)
+    monkeypatch.setattr(reuse, "code_version", lambda: "0.1.0+src.changed")  # an edit to the computing source
+    assert identity(base) != before[0] and identity(pinned) == before[1]
+    assert identity(compose_cfg(["adapter=pca", "code_version=headline-2"])) != before[1]  # a bumped label recomputes

@@ -20,7 +20,6 @@ from typing import List, Optional
 
 import numpy as np
 import pandas as pd
-import torch
 
 from steerlab.errors import ConfigError
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from steerlab.methods.base import FitContext
 from steerlab.methods.vector import VectorConfig, VectorMethod
 

@@ -14,6 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
@@ -89,6 +90,7 @@ def verdicts(table: pd.DataFrame) -> list[str]:
         out += [compare(by[TRAINED], by[p]) for p in PEERS if p in by]
     else:
         out.append(f"{TRAINED} has not finished here yet.")
+    out += off_budget(table)
     band = table[table["method"] == NULL_METHOD]
     if len(band) and int(band.iloc[0]["n"]) >= 2:
         r = band.iloc[0]
@@ -101,6 +103,19 @@ def verdicts(table: pd.DataFrame) -> list[str]:
     else:
         out.append("No random band yet (it needs at least 2 finished random seeds).")
     return out
+
+
+def off_budget(table: pd.DataFrame, tolerance: float = 0.25) -> list[str]:
+    """Methods whose KL at c = +1 or −1 is more than `tolerance` (relative) away from the iso-KL target."""
+    target = table["kl_target_mean"].dropna().median() if "kl_target_mean" in table else float("nan")
+    if np.isnan(target):
+        return []
+    off = [r for _, r in table.iterrows() if max(abs(r["kl_plus_mean"] / target - 1), abs(r["kl_minus_mean"] / target - 1)) > tolerance]
+    if not off:
+        return [f"Every method reached the KL budget ({fmt(target)} nats/token at c = ±1) within {tolerance:.0%}."]
+    names = ", ".join(f"{r['method']} (+{fmt(float(r['kl_plus_mean']))} / −{fmt(float(r['kl_minus_mean']))})" for r in off)
+    return [f"Not at equal cost — KL reached more than {tolerance:.0%} away from the {fmt(target)} target: {names}. "
+            "A persona prompt has no dose to scale, so its KL is what it is; a method at the search edge could not reach the target."]
 
 
 def section_table(table: pd.DataFrame) -> str:

@@ -25,8 +25,8 @@ from steerlab.report import fmt  # noqa: E402
 from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only  # noqa: E402
 from steerlab.reuse import load_json, read_status  # noqa: E402
 
-METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "strength_scale"]
-RUN_WIDE = ("kl_plus", "kl_minus", "strength_scale", "method", "strength_bracket_hit")  # summary keys shared by every task of a run
+METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "kl_target", "strength_scale"]
+RUN_WIDE = ("kl_plus", "kl_minus", "kl_target", "strength_scale", "method", "strength_bracket_hit")  # summary keys shared by every task of a run
 PER_COEFF = ("S(", "NLL(", "MC1(", "MC2(")  # per-coefficient columns, averaged over seeds
 
 
@@ -65,7 +65,7 @@ def cells(sweep_dir: Path) -> pd.DataFrame:
     for folder in sorted((p for p in sweep_dir.iterdir() if (p / "status.json").is_file()), key=lambda p: natural(p.name)):
         st = read_status(folder)
         overrides = parse_overrides(st.get("overrides", []))
-        row = {"cell": folder.name, "status": st["status"], "error": st.get("error"), "source": st.get("source"),
+        row = {"cell": folder.name, "status": st["status"], "error": st.get("error"), "source": st.get("source"), "code": st.get("code"),
                "setting": " ".join(f"{k}={v}" for k, v in sorted(overrides.items())), **overrides}
         if not (folder / "summary.json").is_file():
             rows.append({**row, "task": None})
@@ -286,6 +286,11 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     table = table[["task", *[c for c in table.columns if c != "task"]]] if len(table) else table
     table.to_csv(out / "sweep.csv", index=False)
+    codes = per_cell.loc[per_cell["status"].isin(["computed", "reused"]), "code"].fillna("(not recorded)").value_counts()
+    if len(codes) > 1:
+        text += ["## Code versions", "", "The finished cells were computed with more than one version of the computing source "
+                 "(a sweep that pins `code_version` reuses cells across code changes):", "",
+                 *[f"- `{code}`: {n} cells" for code, n in codes.items()], ""]
     if failed:
         text += ["## Failed jobs", "", *[f"- `{f.name}`: {err}" for f, err in failed], ""]
     reused = per_cell[per_cell["status"] == "reused"]
