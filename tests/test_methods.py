@@ -14,13 +14,25 @@ PROMPTS = ["<|im_start|>user\nShould you tell the truth?<|im_end|>\n<|im_start|>
 
 
 @pytest.fixture(scope="module", params=sorted(set(REGISTRY) - set(trainable_names())))  # trained: test_trained.py
-def fitted(request, tiny, tiny_ctx):
-    method = build({"name": request.param, "norm_fraction": 0.5} if request.param != "prompt" else {"name": "prompt"})
+def fitted(request, tiny, tiny_ctx, tmp_path_factory):
+    method = build(contract_config(request.param, tiny_ctx, tmp_path_factory))
     method.fit(tiny_ctx)
     calibrate(tiny_ctx, method)
     model, tok = tiny
     calibrate_strength(model, tok, method, target=0.005, tokens=8)  # the contracts below hold after iso-KL calibration
     return method
+
+
+def contract_config(name: str, ctx, tmp_path_factory) -> dict:
+    if name == "prompt":
+        return {"name": "prompt"}
+    if name == "control_vector":  # a vector made elsewhere: here a mean vector exported as a llama.cpp file
+        from steerlab.export import export_control_vector
+
+        mean = build({"name": "mean", "norm_fraction": 0.5})
+        mean.fit(ctx)
+        return {"name": name, "path": str(export_control_vector(mean, tmp_path_factory.mktemp("cv") / "v.gguf"))}
+    return {"name": name, "norm_fraction": 0.5}
 
 
 def _steered(model, tok, method, c, prompts=PROMPTS):
@@ -132,3 +144,38 @@ def test_other_families_steer_and_restore(arch):
         assert torch.equal(_steered(model, tok, m, 0.0), base)
         assert not torch.equal(_steered(model, tok, m, 1.0), base)
         assert torch.equal(logits(model, tok, PROMPTS), base)
+
+
+def _layer_output(model, tok, method, c, layer):
+    from steerlab.hooks import capture_outputs
+    from steerlab.layers import decoder_layers
+
+    enc = tok(PROMPTS[1:], return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad(), steer(model, method, c), capture_outputs({layer: decoder_layers(model)[layer]}) as store:
+        model(**enc)
+    return store[layer][0]  # [tokens, d]
+
+
+def test_ablate_moves_the_projection_to_the_mean_plus_the_dose_and_interpolates(tiny, tiny_ctx):
+    model, tok = tiny
+    method = build({"name": "ablate", "norm_fraction": 0.5})
+    method.fit(tiny_ctx)
+    calibrate(tiny_ctx, method)
+    method.scale = 1.7  # as iso-KL would set it
+    first = min(method.vector.layers)  # its input is unsteered, so its base output is the untouched model's
+    v = method.vector.layers[first]
+    unit, mu, k = v / v.norm(), method.means[first], float(v.norm()) * method.sign * method.scale
+    base = _layer_output(model, tok, method, 0.0, first) @ unit
+    for c in (-1.0, 1.0):  # ablate, then add: every token's projection is μ + c·k
+        assert torch.allclose(_layer_output(model, tok, method, c, first) @ unit, torch.full_like(base, mu + c * k), atol=1e-4)
+    half = _layer_output(model, tok, method, 0.5, first) @ unit  # h − ½(h·v̂ − μ)v̂ + ½·k·v̂
+    assert torch.allclose(half, base - 0.5 * (base - mu) + 0.5 * k, atol=1e-4)
+    h = torch.randn(3, v.shape[0])
+    assert torch.allclose(method.vector.project_out(h, first, mean=2.0) @ unit, torch.full((3,), 2.0), atol=1e-5)
+    assert torch.equal(method.vector.project_out(h, first, amount=0.0), h)
+
+
+def test_ablate_source_is_checked_before_any_model_work():
+    with pytest.raises(ConfigError, match="adapter.source='nope': choose one of"):
+        build({"name": "ablate", "source": "nope"})
+    assert build({"name": "ablate", "source": "pca"}).cfg.source == "pca"

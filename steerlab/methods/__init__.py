@@ -11,7 +11,9 @@ from safetensors.torch import load_file, save_file
 
 from steerlab.config import plain, typed
 from steerlab.errors import ConfigError
+from steerlab.methods.ablate import AblateConfig, AblateMethod
 from steerlab.methods.base import FitContext, Method
+from steerlab.methods.imported import ControlVectorConfig, ControlVectorMethod
 from steerlab.methods.ipissa import IPissaConfig, IPissaMethod
 from steerlab.methods.jacobian import JacobianConfig, JacobianMethod
 from steerlab.methods.mean import MeanConfig, MeanMethod
@@ -31,6 +33,8 @@ REGISTRY: dict[str, tuple[type, type[Method]]] = {
     "prompt": (PromptConfig, PromptMethod),
     "probe": (ProbeConfig, ProbeMethod),
     "jacobian": (JacobianConfig, JacobianMethod),
+    "ablate": (AblateConfig, AblateMethod),
+    "control_vector": (ControlVectorConfig, ControlVectorMethod),
     "ipissa": (IPissaConfig, IPissaMethod),
     "lora": (PeftAdapterConfig, PeftMethod),
     "dora": (PeftAdapterConfig, PeftMethod),

@@ -44,6 +44,17 @@ class SteeringVector:
     def norms(self) -> dict[int, float]:
         return {k: float(v.norm()) for k, v in self.layers.items()}
 
+    def project_out(self, hidden: torch.Tensor, layer: int, mean: float = 0.0, amount: float = 1.0) -> torch.Tensor:
+        """`hidden` [..., d] with its projection on this layer's unit direction v̂ moved to `mean`:
+        h − amount · (h·v̂ − mean) · v̂ (amount 1 removes the direction's variation; 0 leaves h)."""
+        return hidden - ablation(hidden, self.layers[layer], mean, amount)
+
+
+def ablation(hidden: torch.Tensor, direction: torch.Tensor, mean: float, amount: float) -> torch.Tensor:
+    """amount · (h·v̂ − mean) · v̂, the part `project_out` removes (v̂ = direction / |direction|)."""
+    unit = (direction / direction.norm().clamp_min(1e-12)).to(hidden.device, hidden.dtype)
+    return amount * ((hidden @ unit)[..., None] - mean) * unit
+
 
 @dataclass
 class VectorConfig:
