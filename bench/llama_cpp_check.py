@@ -54,23 +54,25 @@ def steerlab_logprobs(model, tok, method, ids: list[list[int]], coeffs) -> dict[
     return out
 
 
-def cvec_buffer(path: Path, n_embd: int, n_layer: int) -> np.ndarray:
-    """The buffer llama.cpp's loader builds from the file: layer l's direction at offset (l − 1) · n_embd."""
+def cvec_buffer(path: Path, n_embd: int, n_layer: int, shift: int = 0) -> np.ndarray:
+    """The buffer llama.cpp's loader builds from the file: layer l's direction at offset (l − 1) · n_embd
+    (`shift` moves every direction that many layers up: the negative control of a wrong layer numbering)."""
     from steerlab.control_vector import read
 
     vector, _ = read(path)
     buf = np.zeros(n_embd * (n_layer - 1), dtype=np.float32)
     for layer, v in vector.items():
-        buf[(layer - 1) * n_embd: layer * n_embd] += v.numpy()
+        at = layer + shift
+        buf[(at - 1) * n_embd: at * n_embd] += v.numpy()
     return buf
 
 
-def llama_logprobs(gguf: Path, cv: Path, ids: list[list[int]], coeffs, threads: int = 2) -> dict[float, np.ndarray]:
+def llama_logprobs(gguf: Path, cv: Path, ids: list[list[int]], coeffs, threads: int = 2, shift: int = 0) -> dict[float, np.ndarray]:
     import llama_cpp
 
     llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=256, n_threads=threads, logits_all=True, verbose=False)
     n_embd, n_layer = llm.n_embd(), llama_cpp.llama_model_n_layer(llm.model)
-    buf = cvec_buffer(cv, n_embd, n_layer)
+    buf = cvec_buffer(cv, n_embd, n_layer, shift)
     out = {}
     for c in coeffs:
         if c == 0:
@@ -90,12 +92,11 @@ def llama_logprobs(gguf: Path, cv: Path, ids: list[list[int]], coeffs, threads: 
     return out
 
 
-def compare(run_dir: str | None = None, prompts: int = 10, out: str | Path = "outputs/llama_cpp_check/pca.gguf") -> dict:
+def compare(run_dir: str | None = None, prompts: int = 10, out: str | Path = "outputs/llama_cpp_check/pca.gguf", shift: int = 0) -> dict:
     from steerlab.data import render
     from steerlab.export import export_control_vector
-    from steerlab.models import gguf_path
-
     from steerlab.api import model_config
+    from steerlab.models import gguf_path
 
     model, tok, method = fitted(run_dir)
     cv = export_control_vector(method, out, model_hint="llama")
@@ -103,7 +104,7 @@ def compare(run_dir: str | None = None, prompts: int = 10, out: str | Path = "ou
     coeffs = (-1.0, 0.0, 1.0)
     ours = steerlab_logprobs(model, tok, method, ids, coeffs)
     t0 = time.perf_counter()
-    theirs = llama_logprobs(gguf_path(model_config("smollm2_135m")), cv, ids, coeffs)
+    theirs = llama_logprobs(gguf_path(model_config("smollm2_135m")), cv, ids, coeffs, shift=shift)
     llama_seconds = time.perf_counter() - t0
     top = np.argsort(-ours[0.0], axis=1)[:, :TOP_K]
     pick = lambda lp: np.take_along_axis(lp, top, axis=1)  # noqa: E731
@@ -128,8 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", nargs="?")
     parser.add_argument("--out", default="outputs/llama_cpp_check/pca.gguf")
+    parser.add_argument("--shift", type=int, default=0, help="negative control: apply every direction this many layers up")
     args = parser.parse_args()
-    for key, value in compare(args.run_dir, out=args.out).items():
+    for key, value in compare(args.run_dir, out=args.out, shift=args.shift).items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
 
 

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
@@ -115,6 +114,7 @@ def test_llama_cpp_applies_the_exported_vector_as_steerlab_does(tmp_path):
     from llama_cpp_check import compare
 
     result = compare(prompts=10, out=tmp_path / "pca.gguf")
-    assert result["pearson"] >= 0.9 and result["sign_agreement"] >= 0.9, result
-    assert result["base_max_abs_diff"] < 1.0, result  # Q4_1 in llama.cpp vs its fp32 dequantisation at c = 0
-    assert np.isfinite(result["pearson"])
+    # Tolerance: measured r 0.992, sign agreement 0.962, slope 1.004; the same vector one layer off (bench --shift 1)
+    # gives r 0.966, 0.932, slope 0.84, so these bounds fail a wrong layer numbering and pass quantisation noise.
+    assert result["pearson"] >= 0.98 and result["sign_agreement"] >= 0.95 and 0.9 <= result["slope"] <= 1.1, result
+    assert result["base_mean_abs_diff"] < 0.3, result  # Q4_1 in llama.cpp vs its fp32 dequantisation at c = 0 (0.10 measured)

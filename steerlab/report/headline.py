@@ -38,14 +38,25 @@ def latest_sweep(root: Path) -> Path:
 
 
 def expected_cells(sweep_dir: Path) -> pd.DataFrame:
-    """(model, adapter, seed) of every cell the sweep's grids ask for, from its multirun.yaml."""
+    """(model, adapter, seed) of every cell the sweep file's grids ask for, from the sweep's multirun.yaml.
+
+    A command-line override of a grid key whose values all belong to the file's grid (`model=smollm2_135m` of
+    `model: smollm2_135m,gemma3_270m`) runs part of the grid: the headline still expects all of it and lists what
+    is missing. An override with a value the file does not list (`model=qwen3_0_6b`) replaces that key's values.
+    """
     cfg = OmegaConf.load(sweep_dir / "multirun.yaml")
     sweeper = cfg.hydra.sweeper
-    params = OmegaConf.to_container(sweeper.get("params") or {})
-    grids = OmegaConf.to_container(sweeper.get("grids") or [])
+    params = {k: str(v) for k, v in (OmegaConf.to_container(sweeper.get("params") or {})).items()}
+    grids = [{k: str(v) for k, v in g.items()} for g in OmegaConf.to_container(sweeper.get("grids") or [])]
+    listed: dict[str, set[str]] = {}
+    for g in [params, *grids]:
+        for k, v in g.items():
+            listed.setdefault(k, set()).update(v.split(","))
+    overrides = [o for o in cfg.hydra.overrides.task
+                 if not (o.partition("=")[0] in listed and set(o.partition("=")[2].split(",")) <= listed[o.partition("=")[0]])]
     rows = []
-    for overrides in expand(params, grids, list(cfg.hydra.overrides.task)):
-        kv = dict(o.split("=", 1) for o in overrides)
+    for cell in expand(params, grids, overrides):
+        kv = dict(o.split("=", 1) for o in cell)
         rows.append({"model": kv.get("model", str(cfg.model.name)), "adapter": kv.get("adapter", str(cfg.adapter.name)), "seed": kv.get("seed", "0")})
     return pd.DataFrame(rows).drop_duplicates()
 
@@ -139,7 +150,10 @@ def section_table(table: pd.DataFrame) -> str:
 def render(sweep_dir: Path, docs: Path, readme_dir: Path) -> str:
     """The headline markdown (between the markers), with plots copied to `docs`."""
     report = write(sweep_dir)
-    table = pd.read_csv(report.csv)
+    try:
+        table = pd.read_csv(report.csv)
+    except pd.errors.EmptyDataError:  # no cell finished yet
+        table = pd.DataFrame(columns=["model", "task", "section"])
     if "model" not in table:
         table["model"] = "(default model)"
     docs.mkdir(parents=True, exist_ok=True)
