@@ -25,7 +25,7 @@ if [ "$interop" = 1 ] && ! python -c "import llama_cpp" 2>/dev/null; then
   wheels="${STEERLAB_CACHE:-$HOME/.cache/steerlab}/wheels"
   mkdir -p "$wheels"
   if ! ls "$wheels"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
-    echo "building llama-cpp-python 0.3.36 (compiles llama.cpp for this CPU; once) into $wheels"
+    echo "building llama-cpp-python 0.3.36 (compiles llama.cpp, portable AVX2 build; once) into $wheels"
     # portable x86-64 (AVX2) build: -march=native here enabled AMX/AVX-512 code that died with SIGILL in a VM
     CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
       CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python -m pip wheel -q --no-deps llama-cpp-python==0.3.36 -w "$wheels"

@@ -23,13 +23,14 @@ def fmt(v) -> str:
     return str(v)
 
 
-def headline(summary: dict, extra: tuple[str, ...] = ()) -> dict:
+def headline_row(summary: dict, extra: tuple[str, ...] = ()) -> dict:
+    """The HEADLINE metrics (and `extra` task keys) of a summary. (Not `headline`: that name is the submodule.)"""
     return {k: summary[k] for k in [*HEADLINE, *extra] if k in summary}
 
 
 def print_table(summary: dict, title: str, extra: tuple[str, ...] = ()) -> None:
     table = Table(title=title)
-    row = headline(summary, extra)
+    row = headline_row(summary, extra)
     for k in row:
         table.add_column(k, justify="right")
     table.add_row(*[fmt(v) for v in row.values()])
@@ -51,7 +52,7 @@ def task_section(task, summary: dict, table: pd.DataFrame, plot: str, objective:
         f"n = {summary['n_items']} scored items of {summary['n_test']} reported {task.unit}s, coverage {fmt(summary['coverage'])}, "
         f"Gain {fmt(summary['gain'])} (95% CI {fmt(summary['gain_ci_low'])} to {fmt(summary['gain_ci_high'])}); "
         f"{val}{' — the value launch.py returns' if objective else ''}.", "",
-        markdown(pd.DataFrame([headline(summary, task.headline)])), "",
+        markdown(pd.DataFrame([headline_row(summary, task.headline)])), "",
         *([markdown(table), ""] if len(table) else []),
         f"![dose-response]({plot})", "",
     ]
