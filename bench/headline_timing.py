@@ -1,6 +1,6 @@
 """Wall time per cell of the headline grid, by phase, for BENCHMARKS.md ("Headline grid").
 
-    python bench/headline_timing.py outputs/multirun/<date>/<time> [more sweep folders ...]
+    python bench/headline_timing.py outputs/multirun/<date>/<time> [more sweep folders ...] [--skip CELL ...]
 
 Reads every *computed* cell (reused cells cost nothing): the phase timings its summary.json records (fit =
 method fit + sign calibration, strength = iso-KL search, one eval per task, samples) and its wall time, from
@@ -36,10 +36,12 @@ def kind(method: str) -> str:
     return "trained" if method in TRAINED else method if method in ("prompt", "random") else "vector"
 
 
-def rows(folders: list[str]) -> pd.DataFrame:
+def rows(folders: list[str], skip: set[str] = frozenset()) -> pd.DataFrame:
     out = []
     for sweep in folders:
         for status in sorted(Path(sweep).glob("*/status.json")):
+            if status.parent.name in skip:  # e.g. a cell whose process was paused: its timings include the pause
+                continue
             st = json.loads(status.read_text())
             summary = status.parent / "summary.json"
             if st["status"] != "computed" or not summary.is_file():
@@ -67,8 +69,8 @@ def table(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out.reset_index()
 
 
-def main(folders: list[str]) -> None:
-    df = rows(folders)
+def main(folders: list[str], skip: set[str]) -> None:
+    df = rows(folders, skip)
     print(table(df, ["model", "type"]).to_markdown(index=False))
     print()
     print(table(df, ["model", "method"]).to_markdown(index=False))
@@ -78,6 +80,8 @@ def main(folders: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    if not args:
         sys.exit(__doc__)
-    main(sys.argv[1:])
+    skips = {args[i + 1] for i, a in enumerate(args) if a == "--skip" and i + 1 < len(args)}
+    main([a for i, a in enumerate(args) if a != "--skip" and (i == 0 or args[i - 1] != "--skip")], skips)

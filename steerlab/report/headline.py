@@ -174,10 +174,10 @@ def render(sweep_dir: Path, docs: Path, readme_dir: Path) -> str:
             section = part["section"].iloc[0]
             lines += [f"#### {model} — {task}", "", section_table(part), "", *[f"- {v}" for v in verdicts(part)], ""]
             for kind, caption in (("pareto", "Effect vs ΔNLL"), ("gain", "Gain vs the random band")):
-                src = report.markdown.parent / f"{kind}_{section}.png"
+                src, name = report.markdown.parent / f"{kind}_{section}.png", f"{kind}_{task}_{model}.png"  # stable names in docs/
                 if src.is_file():
-                    shutil.copy(src, docs / src.name)
-                    lines += [f"![{model} {task}: {caption}]({(rel / src.name).as_posix()})", ""]
+                    shutil.copy(src, docs / name)
+                    lines += [f"![{model} {task}: {caption}]({(rel / name).as_posix()})", ""]
     return "\n".join([*lines, END])
 
 
