@@ -5,7 +5,7 @@ import hydra
 from omegaconf import DictConfig
 
 from steerlab.cli import task, tidy_errors
-from steerlab.config import register_configs
+from steerlab.config_store import register_configs
 
 register_configs()
 # conf/hydra/launcher/submitit_*.yaml set steerlab's defaults over the plugin's schema of the same name;

@@ -16,7 +16,7 @@ from steerlab.api import load_model
 from steerlab.data import render
 from steerlab.hooks import capture_outputs
 from steerlab.layers import decoder_layers
-from steerlab.methods import load
+from steerlab.methods.store import load
 
 
 def main(run_dir: str, layer: int | None = None) -> None:

@@ -15,7 +15,7 @@ from steerlab.batching import Batches
 from steerlab.data import render
 from steerlab.tasks.dilemma_data import load_items
 from steerlab.tasks.dilemmas import ANSWER_PREFIX, DilemmaConfig, question, score, yes_no_ids
-from steerlab.methods import steer
+from steerlab.steering import steer
 from steerlab.models import device_of
 from timing import bare, timed  # bench/timing.py (scripts run from bench/)
 

@@ -31,7 +31,7 @@ TOP_K = 100
 
 def fitted(run_dir: str | None):
     from steerlab.api import calibrate_strength, fit, load_model
-    from steerlab.methods import load
+    from steerlab.methods.store import load
 
     model, tok = load_model("smollm2_135m")
     if run_dir:
@@ -42,7 +42,7 @@ def fitted(run_dir: str | None):
 
 
 def steerlab_logprobs(model, tok, method, ids: list[list[int]], coeffs) -> dict[float, np.ndarray]:
-    from steerlab.methods import steer
+    from steerlab.steering import steer
 
     out = {}
     for c in coeffs:

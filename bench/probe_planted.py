@@ -3,7 +3,7 @@
     python bench/probe_planted.py
 
 2000 points in d = 32, ±1 along a planted unit direction plus N(0, I) noise (the data of
-tests/test_concepts.py). Prints |cos(probe direction, planted)| for the linear probe and for MLP probes of
+tests/methods/test_probe.py). Prints |cos(probe direction, planted)| for the linear probe and for MLP probes of
 several widths, at scikit-learn's default L2 (1e-4) and at steerlab's default (3).
 """
 from __future__ import annotations

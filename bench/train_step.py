@@ -17,7 +17,7 @@ import time
 import torch
 
 from steerlab.api import load_model, make_context
-from steerlab.methods import build
+from steerlab.methods.registry import build
 from steerlab.train import Trainer, forward
 
 
@@ -35,7 +35,7 @@ def trainer(args: dict, name: str, cls=Trainer) -> Trainer:
     train = {"steps": 1000, "batch_pairs": int(args["batch_pairs"]), "val_every": 0}
     ctx = make_context(model, tok, data={"max_pairs": 64}, train=train)
     method = build({"name": name, "r": int(args["r"])})
-    method.prepare(ctx)
+    method.fit(ctx)  # attach only: steerlab.fitting runs the training loop
     return cls(ctx, method)
 
 

@@ -17,7 +17,7 @@ from steerlab.api import fit, load_model
 from steerlab.batching import Batches
 from steerlab.config import REPO_ROOT
 from steerlab.data import render
-from steerlab.methods import steer
+from steerlab.steering import steer
 from steerlab.models import device_of
 from timing import bare, timed  # bench/timing.py (scripts run from bench/)
 from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask

@@ -15,9 +15,11 @@ from omegaconf import OmegaConf
 from steerlab.api import context_for, load_model
 from steerlab.batching import Batches
 from steerlab.calibrate import calibrate
-from steerlab.config import REPO_ROOT, register_configs
+from steerlab.config import REPO_ROOT
+from steerlab.config_store import register_configs
 from steerlab.tasks.dilemmas import score, yes_no_ids
-from steerlab.methods import build, steer
+from steerlab.methods.registry import build
+from steerlab.steering import steer
 from steerlab.models import device_of
 
 

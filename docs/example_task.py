@@ -2,7 +2,7 @@
 
 Register it in steerlab/tasks/__init__.py (`TASKS["reply"] = (ReplyConfig, ReplyTask)`) and add
 conf/evals/reply.yaml (`# @package evals.reply`, `task: reply`); then `python launch.py 'evals=[builtin,reply]'`.
-tests/test_tasks.py runs this file.
+tests/tasks/test_truthfulqa.py runs this file.
 """
 from dataclasses import dataclass, field
 from typing import List
@@ -12,7 +12,7 @@ import pandas as pd
 
 from steerlab.data import render
 from steerlab.likelihood import Continuations
-from steerlab.methods import steer, steered_prompt
+from steerlab.steering import steer, steered_prompt
 from steerlab.tasks.base import Task, TaskConfig
 
 

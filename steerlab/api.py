@@ -15,25 +15,21 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab import models
-from steerlab.calibrate import calibrate
-from steerlab.config import REPO_ROOT, DataConfig, LayersConfig, ModelConfig, StrengthConfig, register_configs
+from steerlab.config import REPO_ROOT, StrengthConfig
+from steerlab.config_store import register_configs
+from steerlab.context import FitContext, make_context
 from steerlab.errors import ConfigError
-from steerlab.data import make_pairs
-from steerlab.layers import loss_layer, loss_layers, num_layers, steer_layers
-from steerlab.methods import REGISTRY, FitContext, Method, SteeringVector, build, load, merge, save, steer
+from steerlab.fitting import fit as fit_method
+from steerlab.methods.base import Method
+from steerlab.methods.registry import METHODS, build
+from steerlab.methods.store import load, save
+from steerlab.methods.vector import SteeringVector
+from steerlab.models import model_config
+from steerlab.steering import merge, steer
 
-__all__ = ["load_model", "context_for", "fit", "calibrate_strength", "generate", "evaluate", "steer", "merge", "save", "load", "REGISTRY",
-           "export_control_vector", "import_control_vector"]
-
-
-def model_config(name_or_cfg) -> DictConfig:
-    """A model config from a name in conf/model/ (e.g. 'smollm2_135m', 'tiny_llama') or a dict/DictConfig."""
-    if isinstance(name_or_cfg, str):
-        path = REPO_ROOT / "conf" / "model" / f"{name_or_cfg}.yaml"
-        raw = OmegaConf.load(path)
-        raw.pop("defaults", None)
-        name_or_cfg = raw
-    return OmegaConf.merge(OmegaConf.structured(ModelConfig), name_or_cfg)
+REGISTRY = METHODS  # name -> (config dataclass, method class)
+__all__ = ["load_model", "model_config", "context_for", "make_context", "fit", "calibrate_strength", "generate", "evaluate", "steer", "merge",
+           "save", "load", "REGISTRY", "export_control_vector", "import_control_vector"]
 
 
 def load_model(model, seed: int = 0):
@@ -43,20 +39,8 @@ def load_model(model, seed: int = 0):
 
 def context_for(cfg: DictConfig, model, tok) -> FitContext:
     """FitContext from a composed config (data, layers, model, train, loss_space, seed)."""
-    return make_context(model, tok, cfg.data, cfg.layers, cfg.model.layers_path, cfg.model.batch_size, cfg.seed, cfg.train, cfg.loss_space)
-
-
-def make_context(model, tok, data=None, layers=None, layers_path=None, batch_size: int = 16, seed: int = 0, train=None, loss=None, folder=None) -> FitContext:
-    data = OmegaConf.merge(OmegaConf.structured(DataConfig), data or {})
-    layers = OmegaConf.merge(OmegaConf.structured(LayersConfig), layers or {})
-    depth = num_layers(model.config)
-    train_pairs, val_pairs = make_pairs(tok, data, seed)
-    return FitContext(
-        model=model, tok=tok, steer_layers=steer_layers(layers, depth), loss_layer=loss_layer(layers, depth),
-        modules=list(layers.modules), train=train_pairs, val=val_pairs, personas=list(data.personas), template=data.template,
-        layers_path=layers_path, batch_size=batch_size, readout_tokens=data.readout_tokens, seed=seed,
-        loss_layers=loss_layers(layers, depth), train_cfg=train, loss_cfg=loss, folder=folder,
-    )
+    return make_context(model, tok, cfg.data, cfg.layers, layers_path=cfg.model.layers_path, batch_size=cfg.model.batch_size, seed=cfg.seed,
+                        train=cfg.train, loss=cfg.loss_space)
 
 
 def fit(method, model, tok, data=None, layers=None, seed: int = 0, train=None, loss=None, folder=None, **method_cfg) -> Method:
@@ -66,10 +50,7 @@ def fit(method, model, tok, data=None, layers=None, seed: int = 0, train=None, l
     """
     cfg = {"name": method, **method_cfg} if isinstance(method, str) else method
     m = build(cfg)
-    ctx = make_context(model, tok, data, layers, seed=seed, train=train, loss=loss, folder=folder)
-    m.check_layers(ctx.steer_layers, ctx.loss_layers)
-    m.fit(ctx)
-    calibrate(ctx, m)
+    fit_method(m, make_context(model, tok, data, layers, seed=seed, train=train, loss=loss, folder=folder))
     return m
 
 
@@ -114,12 +95,12 @@ def evaluate(model, tok, method: Method, task: str = "truthfulqa", coeffs=(-1.0,
         summary, rows = evaluate(model, tok, method, "truthfulqa", limit=100)
         summary["MC1(+1)"], summary["gain"], summary["val_gain"]
     """
-    from steerlab import tasks
     from steerlab.config import EvalConfig, MetricConfig
     from steerlab.run import TaskPlan, evaluate_task, plan_task
+    from steerlab.tasks.registry import build as build_task
 
     eval_cfg = OmegaConf.structured(EvalConfig(coeffs=list(coeffs), limit=limit, val_fraction=val_fraction, batch_size=batch_size))
-    plan: TaskPlan = plan_task(tasks.build(task, task_config(task, **task_cfg), eval_cfg))
+    plan: TaskPlan = plan_task(build_task(task, task_config(task, **task_cfg), eval_cfg))
     cfg = OmegaConf.create({"eval": eval_cfg, "metric": OmegaConf.structured(MetricConfig), "seed": seed})
     rows, summary, _table = evaluate_task(cfg, plan, model, tok, method, sorted({float(c) for c in coeffs}))
     return summary, rows

@@ -5,16 +5,17 @@ import torch
 
 from steerlab.activations import last_tokens
 from steerlab.data import persona_prompt, render
-from steerlab.layers import decoder_layers, readout
-from steerlab.methods import Method, steer, steered_prompt
-from steerlab.methods.base import FitContext
+from steerlab.context import FitContext
+from steerlab.layers import readout, readout_index
+from steerlab.methods.base import Method
+from steerlab.steering import steer, steered_prompt
 
 NEUTRAL_PERSONA = "a"  # the template with no trait: "Pretend you are a person ..."
 
 
 def readout_direction(ctx: FitContext) -> torch.Tensor:
     """Unit mean difference (pos - neg) of unsteered states at the read-out layer, on training pairs."""
-    out = ctx.loss_layer - 1  # hidden_states[ℓ] is the output of decoder layer ℓ-1
+    out = readout_index(ctx.loss_layer)
     pos, neg = ctx.layer_states([out])
     d = (pos[out] - neg[out]).mean(0)
     return d / d.norm().clamp_min(1e-12)
@@ -24,7 +25,7 @@ def projection(ctx: FitContext, method: Method, coeff: float, direction: torch.T
     """Mean read-out projection on `direction` of neutral-persona prompts with the validation suffixes, steered by coeff."""
     user = steered_prompt(method, persona_prompt(ctx.template, NEUTRAL_PERSONA), coeff)
     texts = [render(ctx.tok, user, part) for part in sorted({p.part for p in ctx.val})]
-    layer = readout(decoder_layers(ctx.model, ctx.layers_path), ctx.loss_layer)
+    layer = readout(ctx.placement.decoder(ctx.model), ctx.loss_layer)
     with steer(ctx.model, method, coeff):
         states = last_tokens(ctx.model, ctx.tok, texts, {"r": layer}, ctx.batch_size, ctx.readout_tokens, desc="calibrate")["r"]
     return float((states @ direction).mean())

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from contextlib import contextmanager
@@ -11,26 +10,8 @@ from typing import Iterator
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from steerlab.config import REPO_ROOT
 from steerlab.errors import SteerlabError
-
-CONF = REPO_ROOT / "conf"
-
-
-def one_line(ex: BaseException) -> str:
-    """The first meaningful line of an error and of its cause, with Hydra's option lists folded in."""
-    text = str(ex)
-    options = re.search(r"Available options in '([^']+)':\s*\n((?:\t.*\n?)+)", text)
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(ex).__name__)
-    missing = re.search(r"Could not load '([\w/]+)/([^'/]+)'", text)
-    if options:
-        first += f" (available: {', '.join(o.strip() for o in options.group(2).splitlines() if o.strip())})"
-    elif missing and (CONF / missing.group(1)).is_dir():  # an unknown entry of a list group, e.g. evals=[builtin,nope]
-        first += f" (available: {', '.join(sorted(p.stem for p in (CONF / missing.group(1)).glob('*.yaml')))})"
-    cause = ex.__cause__
-    if cause is not None and str(cause).strip():
-        first += f": {str(cause).strip().splitlines()[0]}"
-    return first
+from steerlab.messages import one_line
 
 
 @contextmanager

@@ -6,7 +6,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -182,6 +181,9 @@ class LoggerConfig:
     tags: List[str] = field(default_factory=list)
 
 
+SHORTHAND = {"shorthand": True}  # a top-level key that only groups read, by interpolation: it counts where it is read
+
+
 @dataclass
 class Config:
     model: ModelConfig = MISSING
@@ -196,7 +198,7 @@ class Config:
     train: TrainConfig = MISSING
     strength: StrengthConfig = MISSING
     seed: int = 0
-    rotate_u: bool = False
+    rotate_u: bool = field(default=False, metadata=SHORTHAND)  # read by ipissa (`adapter.rotate_u: ${rotate_u}`)
     out_dir: Optional[str] = None  # run folder; None = Hydra's output dir
     reuse: bool = True  # a multirun cell whose effective config already has a finished result reuses it
     results_index: str = "outputs/index"  # where finished runs are recorded by identity (conf/config.yaml sets it)
@@ -239,21 +241,9 @@ GROUP_SCHEMAS = {
 }
 
 
-def register_configs() -> None:
-    """Store every schema in Hydra's ConfigStore (YAML files name them in their defaults)."""
-    from steerlab.methods import REGISTRY
-    from steerlab.tasks import TASKS
+def shorthands() -> tuple[str, ...]:
+    """Top-level keys that exist so a sweep can set one option of several groups (`rotate_u=true,false` over
+    `adapter=ipissa,lora`); they count in a run's identity only through the groups that read them."""
+    from dataclasses import fields
 
-    if not OmegaConf.has_resolver("repo"):
-        OmegaConf.register_new_resolver("repo", lambda: str(REPO_ROOT))
-    if not OmegaConf.has_resolver("run_label"):  # run folders are named after the analysis when there is one
-        OmegaConf.register_new_resolver("run_label", lambda adapter, analysis=None: analysis if analysis not in (None, "none") else adapter)
-    cs = ConfigStore.instance()
-    cs.store(name="config_schema", node=Config)
-
-    for group, schema in GROUP_SCHEMAS.items():
-        cs.store(group=f"schema/{group}", name="base", node=schema)
-    for name, (schema, _cls) in REGISTRY.items():
-        cs.store(group="schema/adapter", name=name, node=schema)
-    for name, (schema, _cls) in TASKS.items():
-        cs.store(group="schema/task", name=name, node=schema)
+    return tuple(f.name for f in fields(Config) if f.metadata.get("shorthand"))

@@ -15,25 +15,14 @@ from omegaconf import OmegaConf
 
 from steerlab import control_vector
 from steerlab.errors import ConfigError, SteerlabError
-from steerlab.methods import Method, applied, load
-from steerlab.methods.vector import VectorMethod
-
-NOT_ADDITIVE = {
-    "svd_delta": "its edit is input-dependent (a weight-space change), not a fixed residual vector; evaluate it in steerlab",
-    "ablate": "directional ablation projects the residual stream, which a control vector (an addition) cannot express; "
-              "export its source direction instead (e.g. adapter=mean)",
-    "prompt": "a persona prompt has no vector: prepend the instruction to the prompt in llama.cpp",
-}
-
+from steerlab.methods.base import Method
+from steerlab.methods.store import load
+from steerlab.steering import applied
 
 def directions(method: Method, coeff: float = 1.0) -> dict[int, np.ndarray]:
     """{layer: float32 vector} that `method` adds at user coefficient `coeff` (sign and iso-KL strength included)."""
-    if hasattr(method, "merge"):
-        raise ConfigError(f"adapter={method.name} is a trained weight adapter, not a residual vector: fold it into the "
-                          "weights with steerlab.api.merge(model, method, coeff) and save the model instead")
-    if method.name in NOT_ADDITIVE or not isinstance(method, VectorMethod):
-        raise ConfigError(f"adapter={method.name} cannot be a llama.cpp control vector: "
-                          + NOT_ADDITIVE.get(method.name, "it does not add a fixed vector to the residual stream"))
+    if method.cannot_export:
+        raise ConfigError(f"adapter={method.name} cannot be a llama.cpp control vector: {method.cannot_export}")
     if not method.vector.layers:
         raise ConfigError(f"adapter={method.name}: the method has no fitted vector (fit or load it first)")
     if 0 in method.vector.layers:
@@ -51,7 +40,7 @@ def export_control_vector(method: Method, path: str | Path, coeff: float = 1.0, 
 
 def model_hint(model_cfg) -> str:
     """The architecture name llama.cpp and repeng record: the GGUF file's `general.architecture`, else HF `model_type`."""
-    from steerlab.api import model_config
+    from steerlab.models import model_config
     from steerlab.config import Source
 
     cfg = model_config(OmegaConf.to_container(model_cfg, resolve=True))

@@ -59,7 +59,7 @@ def unsort(batches: Batches, values: list) -> list:
 
 def generate(model, tok, method, prompts: list[str], coeffs=SAMPLE_COEFFS, tokens: int = 48, batch_size: int = 16) -> pd.DataFrame:
     """One row per prompt × coefficient: the greedy reply to `prompt` (a user turn) with the model steered by c."""
-    from steerlab.methods import steer, steered_prompt
+    from steerlab.steering import steer, steered_prompt
 
     rows = []
     for c in coeffs:

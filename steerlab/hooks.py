@@ -88,3 +88,37 @@ def capture_outputs(modules: dict) -> Iterator[dict]:
 
     with hooked(lambda: [m.register_forward_hook(make(k)) for k, m in modules.items()]):
         yield store
+
+
+@contextmanager
+def map_outputs(modules: dict, fns: dict) -> Iterator[None]:
+    """Replace the output hidden state `y` of `modules[k]` by `fns[k](y)` at every position (pads included)."""
+
+    def make(fn):
+        def hook(_module, args, output):
+            return _replace(output, fn(_hidden(output)))
+
+        return hook
+
+    with hooked(lambda: [modules[k].register_forward_hook(make(fn)) for k, fn in fns.items()]):
+        yield
+
+
+class _Stop(Exception):
+    pass
+
+
+def output_of(model: nn.Module, module: nn.Module, **inputs) -> torch.Tensor:
+    """The output hidden state of `module` for `model(**inputs)`; the forward stops there (later layers never run)."""
+    store: dict = {}
+
+    def hook(_module, args, output):
+        store["h"] = _hidden(output)
+        raise _Stop
+
+    with hooked(lambda: [module.register_forward_hook(hook)]):
+        try:
+            model(**inputs)
+        except _Stop:
+            pass
+    return store["h"]

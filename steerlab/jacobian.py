@@ -18,6 +18,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from steerlab.hooks import output_of
 from steerlab.layers import decoder_layers
 
 DETACHED = "steerlab_detached"
@@ -109,26 +110,9 @@ def detached(model, constants: Constants | None = None) -> Iterator[Constants]:
                     m.act_fn = m.act_fn.act
 
 
-class _Stop(Exception):
-    pass
-
-
 def _layer_output(model, layers_path, layer: int, embeds: torch.Tensor) -> torch.Tensor:
     """Output of decoder layer `layer` for `inputs_embeds`; the forward stops there."""
-    store = {}
-
-    def hook(module, args, output):
-        store["h"] = output[0] if isinstance(output, tuple) else output
-        raise _Stop
-
-    handle = decoder_layers(model, layers_path)[layer].register_forward_hook(hook)
-    try:
-        model(inputs_embeds=embeds, use_cache=False)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-    return store["h"]
+    return output_of(model, decoder_layers(model, layers_path)[layer], inputs_embeds=embeds, use_cache=False)
 
 
 def embed(model, tok, text: str) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Find decoder layers and their sub-modules generically, and resolve layer positions from config."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from operator import attrgetter
 
 from torch import nn
@@ -66,9 +67,14 @@ def loss_layers(cfg: LayersConfig, depth: int) -> list[int]:
     return sorted({loss_layer(cfg, depth), *extra})
 
 
+def readout_index(index: int) -> int:
+    """The decoder layer whose output is `hidden_states[index]` (the read-out layer ℓ reads layer ℓ − 1's output)."""
+    return index - 1
+
+
 def readout(layers: nn.ModuleList, index: int) -> nn.Module:
     """The decoder layer whose output is `hidden_states[index]`."""
-    return layers[index - 1]
+    return layers[readout_index(index)]
 
 
 def base_linear(mod: nn.Module) -> nn.Linear | None:
@@ -92,3 +98,22 @@ def find_modules(layer: nn.Module, names: list[str]) -> dict[str, nn.Linear]:
     if missing:
         raise ConfigError(f"layers.modules: no Linear named {missing} in {type(layer).__name__}")
     return found
+
+
+@dataclass
+class Placement:
+    """Where a method acts: the decoder layers it writes to, the Linear sub-modules it targets inside them, and the
+    read-out layer. A fitted method keeps it (saved in method.json), so it re-attaches to a freshly loaded model."""
+
+    steer_layers: list[int]
+    modules: list[str]
+    loss_layer: int
+    layers_path: str | None = None  # dotted path of the decoder-layer list; None = found generically
+
+    def decoder(self, model: nn.Module) -> nn.ModuleList:
+        return decoder_layers(model, self.layers_path)
+
+    def linears(self, model: nn.Module) -> dict[str, tuple[nn.Module, str, nn.Module]]:
+        """{"layer.module": (decoder layer, qualified name inside it, module)} for every targeted Linear (or its wrapper)."""
+        layers = self.decoder(model)
+        return {f"{l}.{qual}": (layers[l], qual, mod) for l in self.steer_layers for qual, mod in find_modules(layers[l], self.modules).items()}

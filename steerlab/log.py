@@ -36,7 +36,8 @@ class NullLogger:
 
 
 def flat_config(cfg: DictConfig) -> dict:
-    """Dotted keys (`adapter.name`, `layers.start`) plus short top-level keys runs group by."""
+    """Dotted keys (`adapter.name`, `layers.start`), the top-level keys as they are (`seed`, `rotate_u`), plus `adapter` and
+    `model` (the method and model names) that runs group by."""
     data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     out: dict = {}
 
@@ -48,7 +49,7 @@ def flat_config(cfg: DictConfig) -> dict:
             out[prefix] = node
 
     walk("", data)
-    out.update(adapter=cfg.adapter.name, model=cfg.model.name, rotate_u=cfg.rotate_u, seed=cfg.seed)
+    out.update(adapter=cfg.adapter.name, model=cfg.model.name)
     return out
 
 
@@ -85,17 +86,21 @@ def run_id(run_dir: Path, resume: bool) -> str:
     return new
 
 
+def start_run(lc, group: str | None, job_type: str, name: str, folder: Path, **extra):
+    """`wandb.init` as every steerlab run and report calls it: the logger config's project, tags and mode, quiet."""
+    import wandb
+
+    return wandb.init(project=lc.project, group=group, tags=list(lc.get("tags") or []), job_type=job_type, name=name, dir=str(folder),
+                      mode=wandb_mode(lc.mode), reinit="finish_previous", settings=wandb.Settings(console="off", silent=True), **extra)
+
+
 class WandbLogger:
     def __init__(self, cfg: DictConfig, run_dir: Path, resume: bool = False):
         import wandb
 
         self._wandb = wandb
-        lc = cfg.logger
-        self.run = wandb.init(
-            project=lc.project, group=run_group(cfg), tags=list(lc.tags), job_type=cfg.adapter.name,
-            name=f"{cfg.adapter.name}-{run_dir.name}", dir=str(run_dir), mode=wandb_mode(lc.mode), id=run_id(run_dir, resume), resume="allow",
-            config={**flat_config(cfg), "identity": identity(cfg)}, reinit="finish_previous", settings=wandb.Settings(console="off", silent=True),
-        )
+        self.run = start_run(cfg.logger, run_group(cfg), cfg.adapter.name, f"{cfg.adapter.name}-{run_dir.name}", run_dir,
+                             id=run_id(run_dir, resume), resume="allow", config={**flat_config(cfg), "identity": identity(cfg)})
         self.run_dir, self.done = run_dir, False
 
     def log(self, metrics, step=None):

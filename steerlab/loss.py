@@ -2,7 +2,7 @@
 
 Separations are divided by the mean norm of the reference coordinates at that layer, so they are dimensionless
 (fractions of the typical residual size) and `beta`, `lr` and the margins carry over between models.
-The loss is a sum of one term per coefficient α ∈ {+1, −1}; each can be back-propagated on its own.
+The loss is a sum of one term per coefficient coeff ∈ {+1, −1}; each can be back-propagated on its own.
 """
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import torch
 import torch.nn.functional as F
 
 from steerlab.config import LossSpace, LossType, PrefDir
-from steerlab.layers import base_linear, find_modules
-from steerlab.methods.pca import first_pc
+from steerlab.layers import base_linear, find_modules, readout_index
+from steerlab.linalg import first_pc
 
 DEFAULT_BASIS_MODULE = {LossSpace.u: "down_proj", LossSpace.v: "up_proj"}
 
 
 @dataclass
 class Reference:
-    """α = 0 quantities of a pair set, computed once: hidden {layer: [n, K, d]} and token log-probs [n, K]."""
+    """coeff = 0 quantities of a pair set, computed once: hidden {layer: [n, K, d]} and token log-probs [n, K]."""
 
     h_pos: dict[int, torch.Tensor]
     h_neg: dict[int, torch.Tensor]
@@ -39,7 +39,7 @@ def basis(layers, loss_layer: int, cfg) -> tuple[torch.Tensor | None, torch.Tens
     if space == LossSpace.hs:
         return None, None
     name = cfg.module or DEFAULT_BASIS_MODULE[space]
-    owner = loss_layer - 1 if space == LossSpace.u else loss_layer
+    owner = readout_index(loss_layer) if space == LossSpace.u else loss_layer
     mod = base_linear(next(iter(find_modules(layers[owner], [name]).values())))  # the frozen weight, under any adapter
     u, s, vh = torch.linalg.svd(mod.weight.detach().float(), full_matrices=False)
     return (u if space == LossSpace.u else vh.T), s
@@ -47,7 +47,7 @@ def basis(layers, loss_layer: int, cfg) -> tuple[torch.Tensor | None, torch.Tens
 
 class ContrastiveLoss:
     """Fixed parts of the loss for one pair set: basis, preference direction, unit, and the reference separations
-    and log-probs per pair (the α = 0 side of every term, computed once)."""
+    and log-probs per pair (the coeff = 0 side of every term, computed once)."""
 
     def __init__(self, cfg, ref: Reference, bases: dict[int, tuple]):
         self.cfg, self.bases = cfg, bases
@@ -59,6 +59,7 @@ class ContrastiveLoss:
         everyone = torch.arange(ref.lp_pos.shape[0])
         self.s_ref = {l: self.separation(ref.h_pos[l], ref.h_neg[l], l, everyone) for l in ref.h_pos}  # constant: once
         self.lp_pos, self.lp_neg = ref.lp_pos, ref.lp_neg
+        self.loss_type = LossType(cfg.loss_type)  # converted once, read at every step
 
     def coords(self, h: torch.Tensor, layer: int) -> torch.Tensor:
         b, s = self.bases[layer]
@@ -84,11 +85,11 @@ class ContrastiveLoss:
         return (diff * d).sum(-1).mean(-1) / self.unit[layer]
 
     def terms(self, coeff: float, h_pos: dict, h_neg: dict, lp_pos, lp_neg, idx) -> dict[str, torch.Tensor]:
-        """Loss components for one coefficient α = ±1 on the batch of pairs `idx`."""
+        """Loss components for one coefficient coeff = ±1 on the batch of pairs `idx`."""
         c, out, dev = self.cfg, {}, lp_pos.device
         for l in h_pos:
             gap = coeff * (self.separation(h_pos[l], h_neg[l], l, idx) - self.s_ref[l][idx].to(dev))
-            if LossType(c.loss_type) == LossType.logsigmoid:
+            if self.loss_type == LossType.logsigmoid:
                 out[f"logsigmoid/layer_{l}"] = -F.logsigmoid(c.beta * gap).mean()
             else:
                 out[f"proj/layer_{l}"] = -(torch.sign(gap) * torch.log1p(gap.abs()) if c.symlog else gap).mean()

@@ -11,11 +11,23 @@ from pathlib import Path
 
 import torch
 
-from steerlab.config import ModelConfig, Source
+from omegaconf import DictConfig, OmegaConf
+
+from steerlab.config import REPO_ROOT, ModelConfig, Source
 from steerlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def model_config(name_or_cfg) -> DictConfig:
+    """A model config from a name in conf/model/ (e.g. 'smollm2_135m', 'tiny_llama') or a dict/DictConfig."""
+    if isinstance(name_or_cfg, str):
+        path = REPO_ROOT / "conf" / "model" / f"{name_or_cfg}.yaml"
+        raw = OmegaConf.load(path)
+        raw.pop("defaults", None)
+        name_or_cfg = raw
+    return OmegaConf.merge(OmegaConf.structured(ModelConfig), name_or_cfg)
 
 
 def gguf_path(cfg: ModelConfig) -> Path:

@@ -20,11 +20,11 @@ POSITIVE, COUNT, NONNEG, FRACTION_OPEN, PROB = ">0", ">=1", ">=0", "(0,1)", "[0,
 
 def rules() -> dict[type, dict[str, str]]:
     """{schema: {field: rule}} for the group schemas, every method, analysis and task."""
-    from steerlab.analysis import REGISTRY as ANALYSES
+    from steerlab.analysis.registry import ANALYSES
     from steerlab.config import (Config, DataConfig, EvalConfig, LayersConfig, LossSpaceConfig, MetricConfig, ModelConfig,
                                  StrengthConfig, TinyConfig, TrainConfig)
-    from steerlab.methods import REGISTRY as METHODS
-    from steerlab.tasks import TASKS
+    from steerlab.methods.registry import METHODS
+    from steerlab.tasks.registry import TASKS
 
     table: dict[type, dict[str, str]] = {
         Config: {"seed": NONNEG},
@@ -96,10 +96,10 @@ def check_section(prefix: str, node, schema: type, table: dict[type, dict[str, s
 
 def check(cfg: DictConfig) -> None:
     """All numeric ranges of a composed run config (before any model work)."""
-    from steerlab.analysis import REGISTRY as ANALYSES
+    from steerlab.analysis.registry import ANALYSES
     from steerlab.config import GROUP_SCHEMAS, Config, TinyConfig
-    from steerlab.methods import REGISTRY as METHODS
-    from steerlab.tasks import TASKS
+    from steerlab.methods.registry import METHODS
+    from steerlab.tasks.registry import TASKS
 
     table = rules()
     check_section("", cfg, Config, table)

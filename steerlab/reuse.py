@@ -2,8 +2,8 @@
 
 Two cells of a sweep share an identity when every key that can change the result is equal:
 logger, launcher (hydra), run-folder keys never count; `train` and `loss_space` count only for
-trained adapters, and not `train.resume`, `checkpoint_every` or `diverge_factor`; the top-level `rotate_u` counts only through the adapters that read it
-(ipissa's `adapter.rotate_u`). The code version (package version and a hash of the computing source) is part of the
+trained adapters, and not `train.resume`, `checkpoint_every` or `diverge_factor`; a top-level shorthand (`rotate_u`, see
+`steerlab.config.shorthands`) counts only through the groups that read it (ipissa's `adapter.rotate_u`). The code version (package version and a hash of the computing source) is part of the
 identity, so a result is never reused across code changes — unless the config pins it: `code_version=<label>` puts
 the label in the identity instead, so a long grid (sweeps/headline.yaml) resumes across code changes that move no
 number; bump the label when a change can. Every status.json records the source hash its result was computed with
@@ -24,7 +24,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
-NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "rotate_u", "experiment", "code_version")
+NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "experiment", "code_version")  # plus the shorthands
 TRAINED_ONLY = ("train", "loss_space")
 BOOKKEEPING = ("resume", "checkpoint_every", "diverge_factor")  # train keys that never change a finished result
 
@@ -57,12 +57,13 @@ def source_hash(root: Path) -> str:
 
 def effective(cfg: DictConfig) -> dict:
     """The resolved config restricted to keys that can change this run's result."""
-    from steerlab.methods import trainable_names
+    from steerlab.config import shorthands
+    from steerlab.methods.registry import trainable_names
 
     data = {}
     for key in cfg:
-        if key not in NEVER:
-            value = cfg[key]  # resolved against the whole config, so `${rotate_u}` inside adapter still works
+        if key not in NEVER + shorthands():
+            value = cfg[key]  # resolved against the whole config, so a shorthand interpolated inside a group still counts there
             data[key] = OmegaConf.to_container(value, resolve=True, enum_to_str=True) if OmegaConf.is_config(value) else value
     if data["adapter"]["name"] not in trainable_names():
         for key in TRAINED_ONLY:

@@ -13,12 +13,17 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from steerlab import models, tasks
-from steerlab.data import load_strings, load_suffixes, make_pairs
+from steerlab import models
+from steerlab.context import FitContext, make_context
+from steerlab.data import load_strings, load_suffixes
 from steerlab.errors import ConfigError, SteerlabError
 from steerlab.layers import loss_layer, loss_layers, steer_layers
 from steerlab.log import make_logger
-from steerlab.methods import FitContext, Method, build, save
+from steerlab.methods.base import Method
+from steerlab.methods.registry import build
+from steerlab.methods.store import save
+from steerlab.tasks.base import Task
+from steerlab.tasks.registry import build_all
 from steerlab.reuse import Claim, Index, copy_result, dump_json, identity, load_json, read_status, write_status
 
 log = logging.getLogger(__name__)
@@ -28,7 +33,7 @@ log = logging.getLogger(__name__)
 class TaskPlan:
     """One eval task with its items, split before any model work."""
 
-    task: tasks.Task
+    task: Task
     items: pd.DataFrame  # every item (evaluated once)
     val: pd.DataFrame  # held out for tuning: the first task's val Gain is what run() returns
     test: pd.DataFrame  # the reported items
@@ -93,14 +98,14 @@ def prepare(cfg: DictConfig) -> Plan:
         raise ConfigError(f"eval.coeffs={list(cfg.eval.coeffs)} must include -1, 0 and 1")
     method = build(cfg.adapter)
     method.check_coeffs(coeffs)
-    task_plans = [plan_task(t) for t in tasks.build_all(cfg)]
+    task_plans = [plan_task(t) for t in build_all(cfg)]
     load_suffixes(cfg.data.suffixes)
     from steerlab import strength
 
     strength.check(cfg.strength)
     samples = sample_prompts(cfg.eval)
     depth = models.depth(cfg.model)
-    from steerlab.analysis import build as build_analysis
+    from steerlab.analysis.registry import build as build_analysis
 
     plan = Plan(method, task_plans, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth),
                 coeffs, build_analysis(cfg.get("analysis")), samples)
@@ -108,7 +113,7 @@ def prepare(cfg: DictConfig) -> Plan:
     return plan
 
 
-def plan_task(task: tasks.Task) -> TaskPlan:
+def plan_task(task: Task) -> TaskPlan:
     items = task.load()
     val, test = task.split(items)
     task.check(val, test)
@@ -203,7 +208,7 @@ def compute(cfg: DictConfig, plan: Plan, folder: Path, ident: str, resuming: boo
         summary = execute(cfg, plan, folder, logger) if plan.analysis[1] is None else analyse(cfg, plan, folder, logger)
         code = 0
     except Exception as ex:  # not SystemExit: a preempted SLURM job exits to be requeued, and stays `running`
-        from steerlab.cli import one_line
+        from steerlab.messages import one_line
 
         write_status(folder, "failed", identity=ident, overrides=task_overrides(), error=one_line(ex) if isinstance(ex, SteerlabError) else repr(ex))
         raise
@@ -245,34 +250,19 @@ def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
 
 def context(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = None) -> FitContext:
     """Everything a method (or an analysis) fits on: model, training/validation pairs, layers, training config."""
-    train, val = make_pairs(tok, cfg.data, cfg.seed)
-    return FitContext(
-        model=model, tok=tok, steer_layers=plan.steer_layers, loss_layer=plan.loss_layer, modules=list(cfg.layers.modules),
-        train=train, val=val, personas=list(cfg.data.personas), template=cfg.data.template, layers_path=cfg.model.layers_path,
-        batch_size=cfg.model.batch_size, readout_tokens=cfg.data.readout_tokens, seed=cfg.seed, logger=logger,
-        loss_layers=plan.loss_layers, train_cfg=cfg.train, loss_cfg=cfg.loss_space, folder=folder,
-    )
-
-
-def fit(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = None) -> dict:
-    from steerlab.calibrate import calibrate
-
-    ctx = context(cfg, plan, model, tok, logger, folder)
-    train, val = ctx.train, ctx.val
-    t0 = time.perf_counter()
-    plan.method.fit(ctx)
-    info = calibrate(ctx, plan.method)
-    log.info("fitted %s on %d train pairs (%d val) in %.1f s; calibration separation %+.3f, flipped=%s",
-             plan.method.name, len(train), len(val), time.perf_counter() - t0, info["calibration_separation"], info["calibration_flipped"])
-    trained = {f"train_{k}": v for k, v in plan.method.meta.get("train", {}).items()}
-    return {**info, **trained, "n_train_pairs": len(train), "n_val_pairs": len(val), "fit_seconds": time.perf_counter() - t0}
+    ctx = make_context(model, tok, cfg.data, cfg.layers, layers_path=cfg.model.layers_path, batch_size=cfg.model.batch_size, seed=cfg.seed,
+                       train=cfg.train, loss=cfg.loss_space, logger=logger, folder=folder)
+    assert (ctx.steer_layers, ctx.loss_layer, ctx.loss_layers) == (plan.steer_layers, plan.loss_layer, plan.loss_layers), "model depth changed"
+    return ctx
 
 
 def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     from steerlab.strength import calibrate_strength, strength_line
 
     model, tok = models.load(cfg.model, cfg.seed)
-    fit_info = fit(cfg, plan, model, tok, logger, folder)
+    from steerlab.fitting import fit
+
+    fit_info = fit(plan.method, context(cfg, plan, model, tok, logger, folder))
     fit_info.update(calibrate_strength(model, tok, plan.method, cfg.strength))
     log.info(strength_line(fit_info))
     save(plan.method, folder / "method")

@@ -4,7 +4,7 @@ KL(k) = a statistic (mean or p95) of per-token KL(p_steered(k) ‖ p_base) over 
 neutral calibration prompts; the continuation is the base model's greedy one, generated once, so each KL
 evaluation is one teacher-forced forward pass at +k and one at −k. `solve` finds k with
 max(KL(+k), KL(−k)) = target by a root finder on log k (scipy's brentq) inside [k_min, k_max]; the method's
-`scale` is then k, so coefficient c applies c·k (`steerlab.methods.applied`). Methods without a continuous dose
+`scale` is then k, so coefficient c applies c·k (`steerlab.steering.applied`). Methods without a continuous dose
 (`prompt`) keep k = 1 and report their KL at ±1.
 """
 from __future__ import annotations
@@ -84,7 +84,7 @@ class KLProbe:
     @torch.no_grad()
     def kl(self, model, tok, method, coeff: float) -> np.ndarray:
         """Per-token KL(p_steered ‖ p_base) over every continuation token, with `method` at user coefficient c."""
-        from steerlab.methods import steer, steered_prompt
+        from steerlab.steering import steer, steered_prompt
 
         heads = [render(tok, steered_prompt(method, u, coeff)) for u in self.users]
         with steer(model, method, coeff):

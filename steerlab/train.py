@@ -1,4 +1,4 @@
-"""The one training loop of every trained adapter (SPEC §3): cached reference, α = ±1 per step, checkpoints, early stop."""
+"""The one training loop of every trained adapter (SPEC §3): cached reference, coeff = ±1 per step, checkpoints, early stop."""
 from __future__ import annotations
 
 import logging
@@ -7,17 +7,15 @@ import time
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from steerlab.checkpoint import Checkpoint
-from steerlab.config import LossSpaceConfig, TrainConfig
 from steerlab.errors import TrainingError
 from steerlab.hooks import capture_outputs
-from steerlab.layers import decoder_layers, readout
+from steerlab.layers import readout
 from steerlab.loss import ContrastiveLoss, Reference, basis
-from steerlab.methods.base import FitContext
+from steerlab.context import FitContext
 from steerlab.models import device_of
 from steerlab.preempt import Deferred
 
@@ -57,7 +55,7 @@ def forward(model, batch: dict, readouts: dict, k: int) -> tuple[dict, dict, tor
 
 @torch.no_grad()
 def reference(model, data: PairData, readouts: dict, k: int, batch_pairs: int) -> Reference:
-    """α = 0 hidden states and log-probs for every pair, once (the adapter is off at α = 0)."""
+    """coeff = 0 hidden states and log-probs for every pair, once (the adapter is off at coeff = 0)."""
     parts = []
     for start in tqdm(range(0, len(data), batch_pairs), desc="reference", leave=False, disable=None):
         idx = torch.arange(start, min(start + batch_pairs, len(data)))
@@ -79,11 +77,10 @@ class Trainer:
     def __init__(self, ctx: FitContext, method):
         self.ctx, self.method, self.model = ctx, method, ctx.model
         self.first_loss: dict[str, float] | None = None  # |loss components| at this process's first step (divergence guard)
-        self.cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), ctx.train_cfg or {})
-        self.lcfg = OmegaConf.merge(OmegaConf.structured(LossSpaceConfig), ctx.loss_cfg or {})
+        self.cfg, self.lcfg = ctx.train_cfg, ctx.loss_cfg
         self.k = self.lcfg.tokens
-        layers = decoder_layers(self.model, ctx.layers_path)
-        self.readouts = {l: readout(layers, l) for l in ctx.loss_layers or [ctx.loss_layer]}
+        layers = ctx.placement.decoder(self.model)
+        self.readouts = {l: readout(layers, l) for l in ctx.loss_layers}
         self.data, self.val = PairData(ctx.tok, ctx.train), PairData(ctx.tok, ctx.val)
         t0 = time.perf_counter()
         ref = reference(self.model, self.data, self.readouts, self.k, self.cfg.batch_pairs)
@@ -96,7 +93,7 @@ class Trainer:
         self.sched = instantiate(self.cfg.scheduler)(self.opt, total_steps=self.cfg.steps)
 
     def pass_terms(self, batch: dict, loss_fn, idx, coeff, backward_scale: float | None) -> dict[str, float]:
-        """One α on one micro-batch: loss components (and their gradient when `backward_scale` is given)."""
+        """One coeff on one micro-batch: loss components (and their gradient when `backward_scale` is given)."""
         with self.method.apply(self.model, coeff):
             hp, hn, lpp, lpn = forward(self.model, batch, self.readouts, self.k)
             terms = loss_fn.terms(coeff, hp, hn, lpp, lpn, idx)

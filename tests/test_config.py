@@ -4,12 +4,20 @@ import time
 import pytest
 from omegaconf import OmegaConf
 
+from steerlab import ranges
+from steerlab.analysis.registry import build as build_analysis
 from steerlab.config import REPO_ROOT
-from steerlab.methods import REGISTRY, build
+from steerlab.methods.registry import METHODS as REGISTRY
+from steerlab.methods.registry import build
 
-from .conftest import compose_cfg, launch
+from tests.helpers import compose_cfg, launch
 
-GROUPS = ["model", "adapter", "loss_space", "layers", "metric", "data", "eval", "evals", "logger", "experiment", "strength"]
+GROUPS = sorted(p.name for p in (REPO_ROOT / "conf").iterdir() if p.is_dir() and p.name != "hydra")  # every group, train and analysis too
+
+
+def test_the_group_list_is_every_config_group():
+    assert {"model", "adapter", "loss_space", "layers", "metric", "data", "eval", "evals", "logger", "experiment", "strength", "train",
+            "analysis"} <= set(GROUPS)
 
 
 @pytest.mark.parametrize("group,option", [(g, p.stem) for g in GROUPS for p in sorted((REPO_ROOT / "conf" / g).glob("*.yaml"))])
@@ -17,6 +25,8 @@ def test_every_option_composes(group, option):
     cfg = compose_cfg([f"{group}={option}"])
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
     assert cfg.adapter.name in REGISTRY
+    ranges.check(cfg)
+    build_analysis(cfg.get("analysis"))  # `analysis=…` options validate against their own dataclasses
 
 
 def test_every_registered_method_has_a_config_file_and_builds():

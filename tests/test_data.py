@@ -6,7 +6,7 @@ from steerlab.config import DataConfig
 from steerlab.data import expand, load_suffixes, make_pairs
 from steerlab.errors import DataError
 
-from .conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 
 def test_builtin_suffixes_are_many_and_distinct():

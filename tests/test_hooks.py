@@ -3,7 +3,7 @@ import torch
 from steerlab.hooks import add_vectors, capture_outputs
 from steerlab.layers import decoder_layers
 
-from .conftest import logits
+from tests.helpers import logits
 
 
 def layer_output(model, enc, layer: int, vectors: dict | None = None, coeff: float = 1.0) -> torch.Tensor:

@@ -4,15 +4,15 @@ import typing
 
 import pytest
 
-from steerlab.analysis import REGISTRY as ANALYSES
+from steerlab.analysis.registry import ANALYSES
 from steerlab.config import GROUP_SCHEMAS, Config, TinyConfig
 from steerlab.errors import ConfigError
-from steerlab.methods import REGISTRY as METHODS
+from steerlab.methods.registry import METHODS
 from steerlab.ranges import numeric_fields, rules
 from steerlab.run import prepare
-from steerlab.tasks import TASKS
+from steerlab.tasks.registry import TASKS
 
-from .conftest import compose_cfg
+from tests.helpers import compose_cfg
 
 
 def sections():

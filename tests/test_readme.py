@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from steerlab.config import REPO_ROOT
 from steerlab.run import prepare
 
-from .conftest import HAS_SMOLLM2, SHARED_DATA, launch
+from tests.helpers import HAS_SMOLLM2, SHARED_DATA, launch
 
 README = (REPO_ROOT / "README.md").read_text()
 OFFLINE_MODELS = {"tiny_llama", "tiny_qwen3", "tiny_gemma3", *(["smollm2_135m"] if HAS_SMOLLM2 else [])}
@@ -87,7 +87,8 @@ def test_readme_tiny_smoke_line_runs_and_scores(tmp_path):
 def test_readme_api_snippets_run(tmp_path, monkeypatch):
     """The Python API blocks, on the tiny model instead of SmolLM2 (and 4 TruthfulQA questions when the data is here)."""
     monkeypatch.chdir(tmp_path)
-    code = "\n".join(blocks("python")[-2:]).replace('"smollm2_135m"', '"tiny_llama"').replace("tokens=48", "tokens=4")
+    api = README.split("## Python API")[1].split("### Add a method")[0]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", api, flags=re.S)).replace('"smollm2_135m"', '"tiny_llama"').replace("tokens=48", "tokens=4")
     code = code.replace('train={"steps": 40}', 'train={"steps": 2}')
     if not SHARED_DATA.is_dir():
         code = "\n".join(ln for ln in code.splitlines() if "evaluate(model" not in ln)
@@ -100,5 +101,39 @@ def test_slurm_start_and_the_tests_never_install_system_packages():
     script = (REPO_ROOT / "scripts" / "slurm_local.sh").read_text()
     start = script.split("cmd_start() {")[1].split("\n}\n")[0]
     assert "install_missing" not in start and "apt-get" not in start
-    assert "apt-get" not in (REPO_ROOT / "tests" / "test_slurm.py").read_text()
+    assert "apt-get" not in (REPO_ROOT / "tests" / "test_sweeper_slurm.py").read_text()
     assert "slurm_local.sh install" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_the_add_a_method_example_works_with_its_file_registry_line_and_yaml(tiny_ctx, monkeypatch, tmp_path):
+    """README "Add a method": the three blocks, as written, give a method that composes, fits, and steers (c = 0: untouched)."""
+    import shutil
+
+    import torch
+    from hydra.core.config_store import ConfigStore
+
+    from steerlab.fitting import fit
+    from steerlab.methods.registry import METHODS, build
+    from steerlab.steering import steer
+    from tests.helpers import logits
+
+    section = README.split("### Add a method")[1].split("\n## ")[0]
+    method_file, registry_line = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (yaml_file,) = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
+    space: dict = {}
+    exec(compile(method_file, "README.md", "exec"), space)
+    (name, entry), = eval("{" + registry_line.split("\n", 1)[1] + "}", space).items()
+    monkeypatch.setitem(METHODS, name, entry)
+    ConfigStore.instance().store(group="schema/adapter", name=name, node=entry[0])
+    conf = shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf")
+    (conf / "adapter" / f"{name}.yaml").write_text(yaml_file)
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        cfg = compose("config", overrides=[f"adapter={name}"])
+    method = build(cfg.adapter)
+    fit(method, tiny_ctx)
+    model, tok = tiny_ctx.model, tiny_ctx.tok
+    base = logits(model, tok, ["The sky is"])
+    with steer(model, method, 0.0):
+        assert torch.equal(logits(model, tok, ["The sky is"]), base)
+    with steer(model, method, 1.0):
+        assert not torch.equal(logits(model, tok, ["The sky is"]), base)

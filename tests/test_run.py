@@ -7,8 +7,8 @@ import sys
 import pandas as pd
 import pytest
 
-from .conftest import launch
-from .test_tasks import write_csv
+from tests.helpers import launch
+from tests.helpers import write_csv
 
 QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5"]
 
@@ -133,7 +133,7 @@ def test_trained_adapter_layers_at_the_loss_layer_fail_fast(tmp_path):
 # (commit 3ae8369): `strength=native` must reproduce them, now under `builtin/` (the dilemma task). S(c), Effect, rho, t, p
 # and the calibration are as recorded then. ΔNLL (and Gain, its CI and val Gain through it) moved by < 1.5 % when the prompt
 # NLL stopped counting the first real token of left-padded prompts (it was predicted from a pad position, so the NLL
-# depended on the batch; tests/test_tasks.py checks batch-size invariance).
+# depended on the batch; tests/tasks/test_truthfulqa.py checks batch-size invariance).
 PINNED = {
     "pca": {"S(-1)": 0.0006751815478006998, "S(+0)": 0.0006493330001831055, "S(+1)": 0.0006119807561238607, "effect": -3.160039583841956e-05,
             "rho": -0.009821874888065157, "delta_nll": 5.557139714529313e-05, "gain": 0.0, "gain_ci_high": 0.2299934870930238,

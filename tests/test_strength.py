@@ -7,7 +7,7 @@ import pytest
 from steerlab.api import calibrate_strength, fit, generate, load_model
 from steerlab.data import render
 from steerlab.errors import ConfigError
-from steerlab.methods import build
+from steerlab.methods.registry import build
 from steerlab.strength import KLProbe, check, load_prompts, solve
 from steerlab.config import StrengthConfig
 from omegaconf import OmegaConf

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from steerlab.errors import ConfigError
+from steerlab.linalg import unit
 
 
 @dataclass
@@ -27,17 +28,12 @@ class AlignmentConfig:
     n_null: int = 2000
 
 
-def unit(v: torch.Tensor) -> torch.Tensor:
-    return v.float() / v.float().norm().clamp_min(1e-12)
-
-
 def effective_directions(method, ctx) -> dict[int, torch.Tensor]:
     """Mean (h(+1) − h(−1)) of each steered layer's last-token output over the training prompts."""
     from steerlab.activations import last_tokens
-    from steerlab.layers import decoder_layers
-    from steerlab.methods import steer
+    from steerlab.steering import steer
 
-    mods = decoder_layers(ctx.model, ctx.layers_path)
+    mods = ctx.placement.decoder(ctx.model)
     texts = [p.pos for p in ctx.train] + [p.neg for p in ctx.train]
     states = {}
     for c in (1.0, -1.0):
@@ -46,30 +42,27 @@ def effective_directions(method, ctx) -> dict[int, torch.Tensor]:
     return {l: (states[1.0][l] - states[-1.0][l]).mean(0) for l in ctx.steer_layers}
 
 
-NO_DIRECTION = ("prompt", "svd_delta")
-
-
 def check(cfg) -> None:
     """Before any model work: every listed method exists and has a residual-stream direction."""
-    from steerlab.methods import REGISTRY
+    from steerlab.methods.registry import METHODS
 
+    usable = sorted(name for name, (_, cls) in METHODS.items() if cls.has_direction)
     for name in cfg.methods:
-        if name not in REGISTRY or name in NO_DIRECTION:
-            usable = sorted(set(REGISTRY) - set(NO_DIRECTION))
+        if name not in usable:
             raise ConfigError(f"analysis.methods: {name!r} has no residual-stream direction here; choose from {usable}")
     if len(cfg.methods) < 2:
         raise ConfigError(f"analysis.methods={list(cfg.methods)}: alignment needs at least two methods")
 
 
 def method_directions(name: str, ctx) -> dict[int, torch.Tensor]:
-    from steerlab.calibrate import calibrate
-    from steerlab.methods import applied, build
+    from steerlab.fitting import fit
+    from steerlab.methods.registry import build
+    from steerlab.steering import applied
 
     method = build({"name": name})
-    method.fit(ctx)
-    calibrate(ctx, method)
+    fit(method, ctx)
     raw = {l: v * applied(method, 1.0) for l, v in method.vector.layers.items()} if hasattr(method, "vector") else effective_directions(method, ctx)
-    return {l: unit(v) for l, v in raw.items()}
+    return {l: unit(v.float()) for l, v in raw.items()}
 
 
 def null_cosines(d: int, n: int, seed: int) -> np.ndarray:
@@ -95,6 +88,8 @@ def plot(frame: pd.DataFrame, names: list[str], p95: float, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from steerlab.plots import saved
+
     mean = frame.groupby(["a", "b"])["cos"].mean()
     m = np.eye(len(names))
     for (a, b), v in mean.items():
@@ -113,10 +108,7 @@ def plot(frame: pd.DataFrame, names: list[str], p95: float, path: Path) -> Path:
     ax.set(xlabel="layer", ylabel="cosine", title="per layer")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return saved(fig, path)
 
 
 def alignment(cfg, ctx, folder: Path, logger, run_cfg=None) -> dict:

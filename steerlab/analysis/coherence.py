@@ -89,6 +89,7 @@ def similarity_tests(dirs: dict[tuple[str, int], torch.Tensor], n_perm: int, see
 def ablation_profile(model, tok, prompts: list[str], direction_by_layer: dict[int, torch.Tensor], layers_path, batch_size: int) -> list[float]:
     """Mean KL(original ‖ ablated) of the next-token distribution when the direction is projected out at each layer."""
     from steerlab.batching import Batches
+    from steerlab.hooks import map_outputs
     from steerlab.layers import decoder_layers
     from steerlab.models import device_of
 
@@ -99,17 +100,9 @@ def ablation_profile(model, tok, prompts: list[str], direction_by_layer: dict[in
     for layer, u in direction_by_layer.items():
         u = u.to(device_of(model), next(model.parameters()).dtype)
 
-        def hook(module, args, output):
-            h = output[0] if isinstance(output, tuple) else output
-            h = h - (h @ u)[..., None] * u
-            return (h, *output[1:]) if isinstance(output, tuple) else h
-
-        handle = mods[layer].register_forward_hook(hook)
-        try:
+        with map_outputs({layer: mods[layer]}, {layer: lambda h, u=u: h - (h @ u)[..., None] * u}):
             kls = [torch.nn.functional.kl_div(torch.log_softmax(model(**b).logits[:, -1].float(), -1), lp, log_target=True, reduction="none").sum(-1)
                    for b, lp in zip(batches.batches, base)]
-        finally:
-            handle.remove()
         out.append(float(torch.cat(kls).mean()))
     return out
 
@@ -143,22 +136,20 @@ def group_directions(ctx, data, pairs, layers: list[int]) -> dict[int, torch.Ten
 
 
 def layers_of(ctx):
-    from steerlab.layers import decoder_layers
-
-    return decoder_layers(ctx.model, ctx.layers_path)
+    return ctx.placement.decoder(ctx.model)
 
 
 def compare(acfg, ctx, run_cfg, data, ours: pd.DataFrame) -> pd.DataFrame:
     """The same profiles on `compare_model`, at the nearest layers of the same relative depths."""
     from steerlab import models
-    from steerlab.api import model_config
+    from steerlab.models import model_config
 
     other_cfg = model_config(acfg.compare_model)
     model, tok = models.load(other_cfg, run_cfg.seed)
-    other = replace(ctx, model=model, tok=tok, layers_path=other_cfg.layers_path, cache={})
+    other = replace(ctx, model=model, tok=tok, placement=replace(ctx.placement, layers_path=other_cfg.layers_path), cache={})
     depth = len(layers_of(other))
     layers = sorted({min(depth - 2, max(0, round(d * depth) - 1)) for d in ours["depth"].unique()})
-    other = replace(other, steer_layers=layers)
+    other = replace(other, placement=replace(other.placement, steer_layers=layers))
     prompts = [p.pos for p in ctx.val[: acfg.profile_prompts]]
     rows = []
     for group, pairs in acfg.groups.items():
@@ -188,15 +179,14 @@ def profile_plot(frame: pd.DataFrame, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from steerlab.plots import saved
+
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for (group, model), g in frame.groupby(["group", "model"]):
         ax.plot(g["depth"], g["kl"], marker="o", ms=3, ls="-" if model == frame["model"].iloc[0] else "--", label=f"{group} ({model})")
     ax.set(xlabel="relative depth of the ablated layer", ylabel="mean KL(original ‖ ablated)", title="ablation profile", yscale="log")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return saved(fig, path)
 
 
 def coherence(acfg, ctx, folder: Path, logger, run_cfg) -> dict:

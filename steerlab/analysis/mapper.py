@@ -123,11 +123,13 @@ def direction_at(ctx, name: str, layer: int) -> np.ndarray:
     """Unit steering direction of `name` for hidden_states[layer] (fitted on decoder layer layer − 1)."""
     from dataclasses import replace
 
-    from steerlab.methods import build
+    from steerlab.layers import readout_index
+    from steerlab.methods.registry import build
 
+    out = readout_index(layer)
     method = build({"name": name})
-    method.fit(replace(ctx, steer_layers=[layer - 1], cache={}))
-    v = method.vector.layers[layer - 1].double()
+    method.fit(replace(ctx, placement=replace(ctx.placement, steer_layers=[out]), cache={}))
+    v = method.vector.layers[out].double()
     return (v / v.norm()).numpy()
 
 

@@ -14,20 +14,21 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
 from steerlab.errors import ConfigError
 from steerlab.hooks import add_to_outputs
-from steerlab.layers import decoder_layers
-from steerlab.methods.base import FitContext
 from steerlab.methods.jacobian import JacobianConfig, JacobianMethod
 from steerlab.methods.mean import MeanConfig, MeanMethod
 from steerlab.methods.pca import PCAConfig, PCAMethod
 from steerlab.methods.probe import ProbeConfig, ProbeMethod
 from steerlab.methods.random_dir import RandomConfig, RandomMethod
 from steerlab.methods.vector import VectorConfig, VectorMethod, ablation
+
+if TYPE_CHECKING:
+    from steerlab.context import FitContext
 
 SOURCES = {"mean": (MeanConfig, MeanMethod), "pca": (PCAConfig, PCAMethod), "probe": (ProbeConfig, ProbeMethod),
            "random": (RandomConfig, RandomMethod), "jacobian": (JacobianConfig, JacobianMethod)}
@@ -41,6 +42,8 @@ class AblateConfig(VectorConfig):
 
 class AblateMethod(VectorMethod):
     name = "ablate"
+    cannot_export = ("directional ablation projects the residual stream, which a control vector (an addition) cannot express; "
+                     "export its source direction instead (e.g. adapter=mean)")
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -52,7 +55,7 @@ class AblateMethod(VectorMethod):
         schema, cls = SOURCES[self.cfg.source]
         source = cls(schema(norm_fraction=self.cfg.norm_fraction))
         source.fit(ctx)
-        self.vector, self.meta = source.vector, {**source.meta, "source": self.cfg.source}
+        self.vector, self.placement, self.meta = source.vector, source.placement, {**source.meta, "source": self.cfg.source}
         pos, neg = ctx.layer_states(sorted(self.vector.layers))
         self.means = {l: float((torch.cat([pos[l], neg[l]]) @ (v / v.norm().clamp_min(1e-12))).mean()) for l, v in self.vector.layers.items()}
         self.meta["projection_means"] = self.means
@@ -64,7 +67,7 @@ class AblateMethod(VectorMethod):
             yield
             return
         amount = abs(coeff) / self.scale
-        layers = decoder_layers(model, self.meta.get("layers_path"))
+        layers = self.decoder(model)
 
         def delta(v: torch.Tensor, mean: float):
             return lambda x, y: coeff * v.to(y.device, y.dtype) - ablation(y, v, mean, amount)

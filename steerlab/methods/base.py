@@ -1,50 +1,19 @@
-"""The one interface every steering method implements: fit on pairs, then steer with a signed coefficient."""
+"""The one interface every steering method implements: fit on pairs, then steer with a signed coefficient.
+
+What a method *is* (trainable, has a residual direction, can be a llama.cpp control vector) is stated by class
+attributes, so no code outside the registry branches on a method's name.
+"""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, ClassVar, Iterator
 
 import torch
 
-from steerlab.data import Pair
+from steerlab.layers import Placement
 
-
-@dataclass
-class FitContext:
-    """Everything a method may need to fit; built once by the run (or by hand in a notebook)."""
-
-    model: Any
-    tok: Any
-    steer_layers: list[int]  # decoder layers a method writes to
-    loss_layer: int  # read-out layer (calibration; loss of trained adapters)
-    modules: list[str]  # Linear sub-module names targeted inside each layer
-    train: list[Pair]
-    val: list[Pair]
-    personas: list[str]
-    template: str
-    layers_path: str | None = None
-    batch_size: int = 16
-    readout_tokens: int = 1
-    seed: int = 0
-    logger: Any = None
-    loss_layers: list[int] | None = None  # trained adapters: all loss layers (None = [loss_layer])
-    train_cfg: Any = None  # TrainConfig (None = defaults)
-    loss_cfg: Any = None  # LossSpaceConfig (None = defaults)
-    folder: Any = None  # run folder for checkpoints (None = no checkpoints)
-    cache: dict = field(default_factory=dict)  # (key, 'pos'|'neg') -> [n_pairs, d]: states already extracted
-
-    def layer_states(self, layers: list[int]) -> tuple[dict, dict]:
-        """Unsteered last-token states of train pairs at decoder layers, extracted once per layer."""
-        from steerlab.activations import pair_states
-        from steerlab.layers import decoder_layers
-
-        todo = [l for l in layers if (l, "pos") not in self.cache]
-        if todo:
-            mods = decoder_layers(self.model, self.layers_path)
-            pos, neg = pair_states(self.model, self.tok, self.train, {l: mods[l] for l in todo}, self.batch_size, self.readout_tokens)
-            self.cache.update({(l, "pos"): pos[l] for l in todo} | {(l, "neg"): neg[l] for l in todo})
-        return {l: self.cache[(l, "pos")] for l in layers}, {l: self.cache[(l, "neg")] for l in layers}
+if TYPE_CHECKING:
+    from steerlab.context import FitContext
 
 
 class Method:
@@ -52,21 +21,31 @@ class Method:
 
     name: ClassVar[str] = "base"
     scalable: ClassVar[bool] = True  # False: the method has no continuous dose (prompting); strength keeps scale 1
+    is_trained: ClassVar[bool] = False  # True: trained by steerlab.train after `fit` attaches it (trained adapters)
+    has_direction: ClassVar[bool] = True  # a residual-stream direction per steered layer (analysis=alignment uses it)
+    cannot_export: ClassVar[str] = "it does not add a fixed vector to the residual stream"  # why no control vector ("" = it can be one)
+    saved: ClassVar[tuple[str, ...]] = ()  # plain attributes (JSON) that method.json keeps, besides tensors and placement
 
     def __init__(self, cfg):
         self.cfg = cfg
         self.sign = 1.0  # set by sign calibration (SPEC §4)
-        self.scale = 1.0  # set by strength calibration (SPEC §8); `applied()` maps c to c · sign · scale
-        self.meta: dict = {}
+        self.scale = 1.0  # set by strength calibration (SPEC §8); `steering.applied` maps c to c · sign · scale
+        self.placement: Placement | None = None  # where the fitted method acts (set by `fit`)
+        self.meta: dict = {}  # what fitting measured, recorded in method.json (never read back to steer)
+
+    def decoder(self, model):
+        """The model's decoder layers, found where the placement says (generically when the method was never fitted)."""
+        return (self.placement or Placement([], [], 0)).decoder(model)
 
     def fit(self, ctx: FitContext) -> None:
-        """Learn whatever the method needs from training pairs."""
+        """Learn whatever the method needs from training pairs (trained adapters: attach a fresh adapter)."""
+        self.placement = ctx.placement
 
     @contextmanager
     def apply(self, model, coeff: float) -> Iterator[None]:
         """Steer `model` by the *applied* coefficient (after sign and scale) inside the block; restore it exactly on exit.
 
-        Callers go through `steerlab.methods.steer(model, method, coeff)`, which does the mapping; only the
+        Callers go through `steerlab.steering.steer(model, method, coeff)`, which does the mapping; only the
         training loop calls `apply` directly, with the raw ±1 it trains at (before sign and scale exist).
         """
         yield
@@ -85,4 +64,4 @@ class Method:
         return {}
 
     def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Restore state from `tensors()` output (with `meta` already restored)."""
+        """Restore state from `tensors()` output (with placement and `saved` attributes already restored)."""

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from omegaconf import MISSING
 
 from steerlab.control_vector import read
 from steerlab.errors import ConfigError
-from steerlab.layers import decoder_layers
-from steerlab.methods.base import FitContext
+from steerlab.layers import Placement
 from steerlab.methods.vector import SteeringVector, VectorMethod
+
+if TYPE_CHECKING:
+    from steerlab.context import FitContext
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +42,13 @@ class ControlVectorMethod(VectorMethod):
     def fit(self, ctx: FitContext) -> None:
         if self.loaded is None:
             self.check_layers(ctx.steer_layers, ctx.loss_layers)
-        n_layers = len(decoder_layers(ctx.model, ctx.layers_path))
+        n_layers = len(ctx.placement.decoder(ctx.model))
         width = ctx.model.get_input_embeddings().weight.shape[-1]
         bad = [l for l in self.loaded.layers if l >= n_layers]
         if bad or {v.numel() for v in self.loaded.layers.values()} != {width}:
             raise ConfigError(f"adapter.path={self.cfg.path}: vectors for layers {sorted(self.loaded.layers)} of length "
                               f"{next(iter(self.loaded.layers.values())).numel()} do not fit this model ({n_layers} layers, width {width})")
         self.vector = self.loaded
-        self.meta.update(layers_path=ctx.layers_path, model_hint=self.hint, source_file=str(self.cfg.path))
+        self.placement = Placement(sorted(self.vector.layers), ctx.placement.modules, ctx.loss_layer, ctx.layers_path)
+        self.meta.update(model_hint=self.hint, source_file=str(self.cfg.path))
         log.info("control vector %s: layers %s (model hint %r); layers.start/end do not apply", self.cfg.path, sorted(self.vector.layers), self.hint)

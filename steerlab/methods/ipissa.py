@@ -10,7 +10,7 @@ Since x W_resᵀ + b = base(x) − ((x V_r) ⊙ S_r) U_rᵀ, the forward compute
 
 which costs two rank-r products (like LoRA) and stores no copy of W_res (the test checks it against the literal form).
 α is SPEC's name for the applied coefficient; the code calls it `coeff` (c · sign · strength scale, see
-`steerlab.methods.applied`). `max_rotation_angle` bounds the rotation for |coeff| <= 1; an iso-KL scale k > 1
+`steerlab.steering.applied`). `max_rotation_angle` bounds the rotation for |coeff| <= 1; an iso-KL scale k > 1
 rotates further (the Cayley map stays orthogonal at every coeff).
 """
 from __future__ import annotations
@@ -110,7 +110,8 @@ class InnerPiSSALinear(nn.Module):
         noise = lambda *shape: nn.Parameter((torch.randn(*shape, generator=generator) * cfg.init_std).to(dev))  # noqa: E731
         self.p_v = noise(r, r) if cfg.rotate_v else None
         self.p_u = noise(r, r) if cfg.rotate_u else None
-        self.delta = noise(r) if ScaleS(cfg.scale_s) != ScaleS.none else None
+        self.scale_s = ScaleS(cfg.scale_s)  # converted once, read at every forward
+        self.delta = noise(r) if self.scale_s != ScaleS.none else None
 
     def rotations(self, coeff: float) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         rot = lambda p: None if p is None else cayley(skew(p, self.cfg.max_rotation_angle), coeff)  # noqa: E731
@@ -119,7 +120,7 @@ class InnerPiSSALinear(nn.Module):
     def core(self, coeff: float) -> torch.Tensor:
         """M(α) = R_v diag(S') R_uᵀ − diag(S), the r×r change in the singular basis."""
         r_v, r_u = self.rotations(coeff)
-        s_new = self.s if self.delta is None else scaled_values(self.s, self.delta, coeff, ScaleS(self.cfg.scale_s))
+        s_new = self.s if self.delta is None else scaled_values(self.s, self.delta, coeff, self.scale_s)
         m = torch.diag(s_new) if r_v is None else r_v * s_new
         if r_u is not None:
             m = m @ r_u.T

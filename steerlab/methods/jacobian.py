@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from steerlab.methods.base import FitContext
+from typing import TYPE_CHECKING
+
+from steerlab.jacobian import layer_jacobian, reconstruction_error, top_directions
 from steerlab.methods.vector import VectorConfig, VectorMethod
+
+if TYPE_CHECKING:
+    from steerlab.context import FitContext
 
 
 @dataclass
@@ -25,18 +30,12 @@ class JacobianMethod(VectorMethod):
     name = "jacobian"
 
     def fit(self, ctx: FitContext) -> None:
-        self.ctx = ctx
-        try:
-            super().fit(ctx)
-        finally:
-            del self.ctx
+        super().fit(ctx)
         self.meta["prompt"] = self.cfg.prompt.format(concept=self.cfg.concept)
 
-    def direction(self, pos, neg, layer):
-        from steerlab.jacobian import layer_jacobian, reconstruction_error, top_directions
-
+    def direction(self, pos, neg, layer, ctx: FitContext):
         text = self.cfg.prompt.format(concept=self.cfg.concept)
-        result = layer_jacobian(self.ctx.model, self.ctx.tok, text, layer, self.ctx.layers_path, self.cfg.chunk)
+        result = layer_jacobian(ctx.model, ctx.tok, text, layer, ctx.layers_path, self.cfg.chunk)
         self.meta.setdefault("reconstruction_error", {})[layer] = reconstruction_error(result)
         u = top_directions(result["J"].float().cpu(), 1)[0]
         return u if float((pos - neg).mean(0) @ u) >= 0 else -u

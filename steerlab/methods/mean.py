@@ -14,5 +14,5 @@ class MeanConfig(VectorConfig):
 class MeanMethod(VectorMethod):
     name = "mean"
 
-    def direction(self, pos, neg, layer):
+    def direction(self, pos, neg, layer, ctx):
         return (pos - neg).mean(0)

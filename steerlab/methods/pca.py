@@ -6,6 +6,7 @@ from enum import Enum
 
 import torch
 
+from steerlab.linalg import first_pc
 from steerlab.methods.vector import VectorConfig, VectorMethod
 
 
@@ -18,15 +19,6 @@ class PcaVariant(str, Enum):
 class PCAConfig(VectorConfig):
     name: str = "pca"
     variant: PcaVariant = PcaVariant.center
-
-
-def first_pc(x: torch.Tensor, centre: bool) -> torch.Tensor:
-    """Top right-singular vector of x [n, d] (centred first if asked); deterministic, no randomized solver."""
-    x = x.double()
-    if centre:
-        x = x - x.mean(0)
-    _, _, vh = torch.linalg.svd(x, full_matrices=False)
-    return vh[0].float()
 
 
 def pca_direction(pos: torch.Tensor, neg: torch.Tensor, variant: PcaVariant) -> torch.Tensor:
@@ -42,5 +34,5 @@ def pca_direction(pos: torch.Tensor, neg: torch.Tensor, variant: PcaVariant) -> 
 class PCAMethod(VectorMethod):
     name = "pca"
 
-    def direction(self, pos, neg, layer):
+    def direction(self, pos, neg, layer, ctx):
         return pca_direction(pos, neg, PcaVariant(self.cfg.variant))

@@ -14,8 +14,13 @@ from enum import Enum
 import numpy as np
 import torch
 
-from steerlab.methods.base import FitContext
+from typing import TYPE_CHECKING
+
+from steerlab.activations import pair_states
 from steerlab.methods.vector import VectorConfig, VectorMethod
+
+if TYPE_CHECKING:
+    from steerlab.context import FitContext
 
 
 class ProbeKind(str, Enum):
@@ -77,20 +82,15 @@ class ProbeMethod(VectorMethod):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.probes: dict = {}  # layer -> fitted classifier (not saved; the direction is)
-        self.seed = 0
 
     def fit(self, ctx: FitContext) -> None:
-        from steerlab.activations import pair_states
-        from steerlab.layers import decoder_layers
-
-        self.seed = ctx.seed
         super().fit(ctx)  # direction() per steered layer
         if ctx.val:
-            mods = decoder_layers(ctx.model, ctx.layers_path)
+            mods = ctx.placement.decoder(ctx.model)
             vpos, vneg = pair_states(ctx.model, ctx.tok, ctx.val, {l: mods[l] for l in ctx.steer_layers}, ctx.batch_size, ctx.readout_tokens)
             self.meta["probe_accuracy"] = {l: accuracy(self.probes[l], vpos[l], vneg[l]) for l in ctx.steer_layers}
 
-    def direction(self, pos, neg, layer):
-        clf = self.probes[layer] = fit_probe(pos, neg, self.cfg, self.seed)
+    def direction(self, pos, neg, layer, ctx: FitContext):
+        clf = self.probes[layer] = fit_probe(pos, neg, self.cfg, ctx.seed)
         self.meta.setdefault("probe_train_accuracy", {})[layer] = accuracy(clf, pos, neg)
         return probe_direction(clf, pos, neg)

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from omegaconf import MISSING
 
 from steerlab.errors import ConfigError
-from steerlab.methods.base import FitContext, Method
+from steerlab.methods.base import Method
+
+if TYPE_CHECKING:
+    from steerlab.context import FitContext
 
 
 @dataclass
@@ -18,9 +22,17 @@ class PromptConfig:
 class PromptMethod(Method):
     name = "prompt"
     scalable = False  # a persona sentence has no dose: strength calibration measures its KL at ±1 instead
+    has_direction = False
+    cannot_export = "a persona prompt has no vector: prepend the instruction to the prompt in llama.cpp"
+    saved = ("personas",)
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.personas: list[str] = []  # (positive, negative) persona phrases, from the run's data config
 
     def fit(self, ctx: FitContext) -> None:
-        self.meta["personas"] = list(ctx.personas)
+        super().fit(ctx)
+        self.personas = list(ctx.personas)
 
     def check_coeffs(self, coeffs):
         bad = [c for c in coeffs if c not in (-1, 0, 1)]
@@ -30,5 +42,5 @@ class PromptMethod(Method):
     def edit_prompt(self, text: str, coeff: float) -> str:
         if coeff == 0:
             return text
-        persona = self.meta["personas"][0 if coeff > 0 else 1]
+        persona = self.personas[0 if coeff > 0 else 1]
         return f"{self.cfg.instruction.format(persona=persona)}\n\n{text}"

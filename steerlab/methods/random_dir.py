@@ -17,10 +17,8 @@ class RandomConfig(VectorConfig):
 class RandomMethod(VectorMethod):
     name = "random"
 
-    def fit(self, ctx):
-        self._gen = torch.Generator().manual_seed(ctx.seed + self.cfg.seed)
-        super().fit(ctx)
+    def directions(self, pos, neg, ctx):
+        """Gaussian directions, one per steered layer in order, from one generator seeded by run seed + `seed`."""
+        gen = torch.Generator().manual_seed(ctx.seed + self.cfg.seed)
         self.meta["random_seed"] = ctx.seed + self.cfg.seed
-
-    def direction(self, pos, neg, layer):
-        return torch.randn(pos.shape[-1], generator=self._gen)
+        return {l: torch.randn(pos[l].shape[-1], generator=gen) for l in ctx.steer_layers}

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 from omegaconf import MISSING
 
 from steerlab.activations import pair_states
 from steerlab.hooks import add_to_outputs
-from steerlab.layers import decoder_layers, find_modules
-from steerlab.methods.base import FitContext, Method
+from steerlab.methods.base import Method
+
+if TYPE_CHECKING:
+    from steerlab.context import FitContext
 
 
 @dataclass
@@ -33,6 +35,8 @@ def delta_out(x: torch.Tensor, u: torch.Tensor, v: torch.Tensor, delta: torch.Te
 
 class SVDDeltaMethod(Method):
     name = "svd_delta"
+    has_direction = False  # input-dependent: no single residual direction
+    cannot_export = "its edit is input-dependent (a weight-space change), not a fixed residual vector; evaluate it in steerlab"
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -40,13 +44,12 @@ class SVDDeltaMethod(Method):
         self._bases: dict[str, tuple] = {}  # recomputed from the model's weights, never saved
 
     def _targets(self, model) -> dict[str, torch.nn.Linear]:
-        layers = decoder_layers(model, self.meta.get("layers_path"))
-        return {f"{l}.{q}": m for l in self.meta["steer_layers"] for q, m in find_modules(layers[l], self.meta["modules"]).items()}
+        return {key: mod for key, (_, _, mod) in self.placement.linears(model).items()}
 
     def fit(self, ctx: FitContext) -> None:
-        self.meta.update(layers_path=ctx.layers_path, steer_layers=ctx.steer_layers, modules=ctx.modules)
+        super().fit(ctx)
         targets = self._targets(ctx.model)
-        layers = decoder_layers(ctx.model, ctx.layers_path)
+        layers = ctx.placement.decoder(ctx.model)
         mods = {**targets, **{f"res.{l}": layers[l] for l in ctx.steer_layers}}
         pos, neg = pair_states(ctx.model, ctx.tok, ctx.train, mods, ctx.batch_size, ctx.readout_tokens, inputs=True)
         for key, mod in targets.items():

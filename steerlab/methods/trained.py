@@ -1,21 +1,28 @@
-"""Base of trained adapters: attach to the model, train with steerlab.train, steer by setting α at run time."""
+"""Base of trained adapters: `fit` attaches a fresh adapter, steerlab.train trains it (steerlab.fitting runs both), steer by
+setting coeff at run time."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 from torch import nn
 
+from steerlab.activations import pair_states
 from steerlab.errors import ConfigError
-from steerlab.layers import base_linear, decoder_layers, find_modules
-from steerlab.methods.base import FitContext, Method
+from steerlab.layers import base_linear
+from steerlab.methods.base import Method
+
+if TYPE_CHECKING:
+    from steerlab.context import FitContext
 
 
 class TrainedMethod(Method):
     """Subclasses implement attach / trainable / set_coeff / merge; the rest (fit, apply, save, load) is shared."""
 
-    trainable_method = True
+    is_trained = True
+    cannot_export = ("it is a trained weight adapter, not a residual vector: fold it into the weights with "
+                     "steerlab.api.merge(model, method, coeff) and save the model instead")
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -48,12 +55,10 @@ class TrainedMethod(Method):
     # --- shared -------------------------------------------------------------------------
     def targets(self, model) -> dict[str, tuple[nn.Module, str, nn.Linear]]:
         """{"layer.module": (parent, attribute, Linear)} for every targeted Linear (the original one, if wrapped)."""
-        layers = decoder_layers(model, self.meta.get("layers_path"))
         found = {}
-        for l in self.meta["steer_layers"]:
-            for qual, lin in find_modules(layers[l], self.meta["modules"]).items():
-                parent_name, _, attr = qual.rpartition(".")
-                found[f"{l}.{qual}"] = (layers[l].get_submodule(parent_name) if parent_name else layers[l], attr, base_linear(lin))
+        for key, (layer, qual, lin) in self.placement.linears(model).items():
+            parent_name, _, attr = qual.rpartition(".")
+            found[key] = (layer.get_submodule(parent_name) if parent_name else layer, attr, base_linear(lin))
         return found
 
     def check_layers(self, steer_layers: list[int], loss_layers: list[int]) -> None:
@@ -66,15 +71,9 @@ class TrainedMethod(Method):
             )
 
     def fit(self, ctx: FitContext) -> None:
-        from steerlab.train import train
-
-        self.prepare(ctx)
-        self.meta["train"] = train(ctx, self)
-
-    def prepare(self, ctx: FitContext) -> None:
-        """Attach a freshly initialised adapter (seeded by ctx.seed) and freeze everything else."""
-        self.check_layers(ctx.steer_layers, ctx.loss_layers or [ctx.loss_layer])
-        self.meta.update(layers_path=ctx.layers_path, steer_layers=ctx.steer_layers, modules=ctx.modules)
+        """Attach a freshly initialised adapter (seeded by ctx.seed) and freeze everything else; steerlab.train trains it."""
+        self.check_layers(ctx.steer_layers, ctx.loss_layers)
+        super().fit(ctx)
         stats = self.input_stats(ctx) if self.needs_stats() else None
         self.attach(ctx.model, torch.Generator().manual_seed(ctx.seed), stats)
         self.model = ctx.model
@@ -88,8 +87,6 @@ class TrainedMethod(Method):
 
     def input_stats(self, ctx: FitContext) -> dict:
         """{(key, 'pos'|'neg'): [n_pairs, d_in]} last-token inputs of each targeted Linear on training pairs."""
-        from steerlab.activations import pair_states
-
         mods = {key: lin for key, (_, _, lin) in self.targets(ctx.model).items()}
         pos, neg = pair_states(ctx.model, ctx.tok, ctx.train, mods, ctx.batch_size, ctx.readout_tokens, inputs=True)
         return {(k, "pos"): pos[(k, "in")] for k in mods} | {(k, "neg"): neg[(k, "in")] for k in mods}

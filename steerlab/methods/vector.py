@@ -3,14 +3,18 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 from omegaconf import MISSING
 
 from steerlab.hooks import add_vectors
-from steerlab.layers import decoder_layers
-from steerlab.methods.base import FitContext, Method
+from steerlab.layers import readout_index
+from steerlab.linalg import unit
+from steerlab.methods.base import Method
+
+if TYPE_CHECKING:
+    from steerlab.context import FitContext
 
 
 @dataclass
@@ -52,8 +56,8 @@ class SteeringVector:
 
 def ablation(hidden: torch.Tensor, direction: torch.Tensor, mean: float, amount: float) -> torch.Tensor:
     """amount · (h·v̂ − mean) · v̂, the part `project_out` removes (v̂ = direction / |direction|)."""
-    unit = (direction / direction.norm().clamp_min(1e-12)).to(hidden.device, hidden.dtype)
-    return amount * ((hidden @ unit)[..., None] - mean) * unit
+    v = unit(direction).to(hidden.device, hidden.dtype)
+    return amount * ((hidden @ v)[..., None] - mean) * v
 
 
 @dataclass
@@ -65,27 +69,35 @@ class VectorConfig:
 class VectorMethod(Method):
     """Fit one direction per steered layer from (pos, neg) states, scale it, add c * v to the residual stream."""
 
+    cannot_export = ""  # a fixed residual vector per layer: exactly a llama.cpp control vector
+
     def __init__(self, cfg):
         super().__init__(cfg)
         self.vector = SteeringVector({})
 
-    def direction(self, pos: torch.Tensor, neg: torch.Tensor, layer: int) -> torch.Tensor:
-        """Unit direction from [n_pairs, d] states; subclasses implement."""
+    def direction(self, pos: torch.Tensor, neg: torch.Tensor, layer: int, ctx: FitContext) -> torch.Tensor:
+        """Direction of one layer from its [n_pairs, d] states (any length; it is rescaled); subclasses implement this
+        or `directions`."""
         raise NotImplementedError
 
+    def directions(self, pos: dict[int, torch.Tensor], neg: dict[int, torch.Tensor], ctx: FitContext) -> dict[int, torch.Tensor]:
+        """{layer: direction} for every steered layer, in order."""
+        return {l: self.direction(pos[l], neg[l], l, ctx) for l in ctx.steer_layers}
+
     def fit(self, ctx: FitContext) -> None:
-        pos, neg = ctx.layer_states(sorted(set(ctx.steer_layers) | {ctx.loss_layer - 1}))  # one pass, reused by calibration
+        super().fit(ctx)
+        pos, neg = ctx.layer_states(sorted(set(ctx.steer_layers) | {readout_index(ctx.loss_layer)}))  # one pass, reused by calibration
+        dirs = self.directions(pos, neg, ctx)
         vecs, norms = {}, {}
         for l in ctx.steer_layers:
             norms[l] = float(torch.cat([pos[l], neg[l]]).norm(dim=-1).mean())
-            unit = self.direction(pos[l], neg[l], l)
-            vecs[l] = unit / unit.norm().clamp_min(1e-12) * self.cfg.norm_fraction * norms[l]
+            vecs[l] = unit(dirs[l]) * self.cfg.norm_fraction * norms[l]
         self.vector = SteeringVector(vecs)
-        self.meta.update(layers_path=ctx.layers_path, residual_norms=norms, norm_fraction=self.cfg.norm_fraction)
+        self.meta.update(residual_norms=norms, norm_fraction=self.cfg.norm_fraction)
 
     @contextmanager
     def apply(self, model, coeff: float) -> Iterator[None]:
-        with add_vectors(model, decoder_layers(model, self.meta.get("layers_path")), self.vector.layers, coeff):
+        with add_vectors(model, self.decoder(model), self.vector.layers, coeff):
             yield
 
     def tensors(self) -> dict[str, torch.Tensor]:

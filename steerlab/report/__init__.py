@@ -12,6 +12,8 @@ import pandas as pd  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from steerlab.plots import saved  # noqa: E402
+
 HEADLINE = ["S(-1)", "S(+0)", "S(+1)", "effect", "rho", "delta_nll", "gain", "gain_ci_low", "gain_ci_high", "t", "p", "side_effects", "n_items", "coverage"]
 
 
@@ -98,7 +100,4 @@ def dose_response(results: pd.DataFrame, wide: pd.DataFrame, path: Path, title: 
     b.plot(nll.index, nll.to_numpy(), marker="o", color="C1")
     b.set(xlabel="coefficient c", ylabel="mean token NLL", title="coherence")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return saved(fig, path)

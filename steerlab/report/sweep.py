@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from steerlab.errors import ConfigError  # noqa: E402
+from steerlab.plots import saved  # noqa: E402
 from steerlab.report import fmt  # noqa: E402
 from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only  # noqa: E402
 from steerlab.reuse import load_json, read_status  # noqa: E402
@@ -176,13 +177,6 @@ def gain_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | Non
     return saved(fig, path)
 
 
-def saved(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def override_keys(sweep_dir: Path) -> list[str]:
     keys: list[str] = []
     for status in sorted(sweep_dir.glob("*/status.json")):
@@ -308,12 +302,10 @@ def upload(report: SweepReport, sweep_dir: Path, table: pd.DataFrame) -> None:
     import wandb
     from omegaconf import OmegaConf
 
-    from steerlab.log import sweep_group, wandb_mode
+    from steerlab.log import start_run, sweep_group
 
     lc = OmegaConf.load(sweep_dir / "multirun.yaml").logger
-    run = wandb.init(project=lc.project, group=lc.group or sweep_group(sweep_dir), job_type="sweep-report", name=f"report-{sweep_group(sweep_dir)}",
-                     dir=str(report.markdown.parent), mode=wandb_mode(lc.mode), reinit="finish_previous",
-                     settings=wandb.Settings(console="off", silent=True))
+    run = start_run(lc, lc.group or sweep_group(sweep_dir), "sweep-report", f"report-{sweep_group(sweep_dir)}", report.markdown.parent)
     run.log({"sweep_table": wandb.Table(dataframe=table.astype({c: str for c in table.columns if table[c].dtype == object})),
              **{p.stem: wandb.Image(str(p)) for p in report.plots}})
     run.finish()

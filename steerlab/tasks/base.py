@@ -22,7 +22,7 @@ SPLIT_SEED = 20251  # the validation split never depends on the run seed
 
 @dataclass
 class TaskConfig:
-    task: str = MISSING  # a key of steerlab.tasks.TASKS
+    task: str = MISSING  # a key of steerlab.tasks.registry.TASKS
     limit: Optional[int] = None  # keep this many items (dilemmas, questions); eval.limit caps it too; null = all
     val_fraction: Optional[float] = None  # held out for tuning; null = eval.val_fraction
 

@@ -129,7 +129,7 @@ class DilemmaTask(Task):
 
     def evaluate(self, model, tok, method, items, coeffs, batch_size) -> pd.DataFrame:
         """One row per item x coefficient: logratio, pmass, nll, y (prompts tokenized once per distinct prompt set)."""
-        from steerlab.methods import steer, steered_prompt
+        from steerlab.steering import steer, steered_prompt
 
         yes, no = yes_no_ids(tok)
         base = [question(s, a) for s, a in zip(items["situation"], items["action"])]

@@ -147,7 +147,7 @@ class TruthfulQATask(Task):
         return items.reset_index(drop=True).assign(group=lambda f: f.index)
 
     def evaluate(self, model, tok, method, items, coeffs, batch_size) -> pd.DataFrame:
-        from steerlab.methods import steer, steered_prompt
+        from steerlab.steering import steer, steered_prompt
 
         owner, texts, is_true, is_best = [], [], [], []
         for pos, (best, true, false) in enumerate(zip(items["best"], items["true"], items["false"])):

@@ -13,9 +13,11 @@ import torch
 from steerlab import control_vector
 from steerlab.api import export_control_vector, fit, import_control_vector
 from steerlab.errors import ConfigError
-from steerlab.methods import SteeringVector, applied, build
+from steerlab.methods.registry import build
+from steerlab.methods.vector import SteeringVector
+from steerlab.steering import applied
 
-from .conftest import HAS_SMOLLM2, REPO_ROOT, launch
+from tests.helpers import HAS_SMOLLM2, REPO_ROOT, launch
 
 QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5", "logger=none", "eval.samples=0"]
 
@@ -77,7 +79,7 @@ def test_cli_exports_a_run_and_the_control_vector_adapter_evaluates_it(tmp_path)
     assert out.returncode == 0, out.stderr
     path = tmp_path / "run" / "control_vector.gguf"
     assert f"wrote {path}" in out.stdout and "--control-vector-scaled" in out.stdout
-    from steerlab.methods import load
+    from steerlab.methods.store import load
 
     method = load(tmp_path / "run" / "method")
     vector, hint = control_vector.read(path)

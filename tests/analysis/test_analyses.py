@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from steerlab.analysis import build
+from steerlab.analysis.registry import build
 from steerlab.analysis.coherence import similarity_tests
 from steerlab.analysis.mapper import graph_scores
 from steerlab.errors import ConfigError
 
-from .conftest import launch
+from tests.helpers import launch
 
 QUICK = ["model=tiny_llama", "experiment=quick", "layers.start=1", "layers.loss=5", "logger=none"]
 

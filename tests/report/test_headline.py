@@ -11,9 +11,9 @@ import pytest
 
 from steerlab.report.headline import END, START, expected_cells
 from steerlab.sweeper import expand
-from tests.conftest import REPO_ROOT, launch
-from tests.test_sweeps import only_sweep, statuses
-from tests.test_tasks import write_csv
+from tests.helpers import REPO_ROOT, launch
+from tests.helpers import only_sweep, statuses
+from tests.helpers import write_csv
 
 GRIDS = "hydra.sweeper.grids=[{adapter:prompt,seed:'0'},{adapter:random,seed:'0,1'},{adapter:'pca,random',seed:'0'}]"
 

@@ -1,4 +1,5 @@
 """Contract tests over every trained adapter in the registry, plus the training loop (tiny random models)."""
+import dataclasses
 import os
 import signal
 
@@ -7,15 +8,29 @@ import torch
 
 from steerlab.api import calibrate_strength, fit, load_model, make_context
 from steerlab.errors import ConfigError, TrainingError
-from steerlab.methods import build, load, merge, save, steer, trainable_names
-from steerlab.train import Trainer
+from steerlab.methods.registry import METHODS, build, trainable_names
+from steerlab.methods.store import load, save
+from steerlab.steering import merge, steer
+from steerlab.train import Trainer, train
 
-from .conftest import logits
+from tests.helpers import logits
 
 TEXTS = ["Pretend you are a person. The sky is", "I think that"]
 LAYERS = {"start": 1, "loss": 5}  # tiny_llama has 6 layers: adapters on 1..4, loss reads hidden_states[5]
 DATA = {"max_pairs": 48}
 TRAIN = {"steps": 4, "val_every": 2, "batch_pairs": 8}
+
+
+def small(name: str, r: int) -> dict:
+    """A small rank for the adapters that have one (oft has a block size instead)."""
+    return {"r": r} if "r" in {f.name for f in dataclasses.fields(METHODS[name][0])} else {}
+
+
+def fit_and_train(method, ctx) -> dict:
+    """What steerlab.fitting does before sign calibration: attach a fresh adapter, then the training loop."""
+    method.fit(ctx)
+    method.meta["train"] = train(ctx, method)
+    return method.meta["train"]
 
 
 def fresh():
@@ -26,7 +41,7 @@ def fresh():
 def fitted(request):
     model, tok = fresh()
     base = logits(model, tok, TEXTS)
-    method = fit(request.param, model, tok, data=DATA, layers=LAYERS, train=TRAIN, r=8)
+    method = fit(request.param, model, tok, data=DATA, layers=LAYERS, train=TRAIN, **small(request.param, 8))
     calibrate_strength(model, tok, method, target=0.005, tokens=8)  # the contracts below hold after iso-KL calibration
     return method, model, tok, base
 
@@ -86,8 +101,8 @@ def test_merge_matches_steering(fitted, tmp_path):
 def test_every_adapter_layer_gets_gradient(name):
     model, tok = fresh()
     ctx = make_context(model, tok, data=DATA, layers=LAYERS, train=TRAIN)
-    method = build({"name": name, "r": 8})
-    method.prepare(ctx)
+    method = build({"name": name, **small(name, 8)})
+    method.fit(ctx)  # attach only: steerlab.fitting runs the training loop
     tr = Trainer(ctx, method)
     tr.pass_terms(tr.data.batch(torch.arange(8), "cpu"), tr.loss, torch.arange(8), 1.0, 1.0)
     grads = {}
@@ -115,8 +130,8 @@ def separation(method, ctx, tr) -> float:
 def test_training_increases_validation_separation(name):
     model, tok = fresh()
     ctx = make_context(model, tok, data=DATA, layers=LAYERS, train={"steps": 15, "val_every": 0})
-    method = build({"name": name, "r": 8})
-    method.prepare(ctx)
+    method = build({"name": name, **small(name, 8)})
+    method.fit(ctx)  # attach only: steerlab.fitting runs the training loop
     tr = Trainer(ctx, method)
     before = separation(method, ctx, tr)
     for step in range(15):
@@ -141,7 +156,7 @@ def train_to_end(folder, logger=None):
     ctx = make_context(model, tok, data=DATA, layers=LAYERS, train={"steps": 6, "val_every": 2, "checkpoint_every": 2}, folder=folder)
     ctx.logger = logger
     method = build({"name": "ipissa", "r": 8})
-    method.fit(ctx)
+    fit_and_train(method, ctx)
     return method
 
 
@@ -198,7 +213,7 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     model, tok = fresh()
     ctx = make_context(model, tok, data=DATA, layers=LAYERS, train={"steps": 7}, folder=tmp_path)
     with pytest.raises(ConfigError, match="another adapter/train/loss config"):
-        build({"name": "ipissa", "r": 8}).fit(ctx)
+        fit_and_train(build({"name": "ipissa", "r": 8}), ctx)
 
 
 def test_nan_loss_stops_with_step_component_and_checkpoint(tmp_path):
@@ -206,7 +221,7 @@ def test_nan_loss_stops_with_step_component_and_checkpoint(tmp_path):
     train = {"steps": 5, "val_every": 0, "optimizer": {"_target_": "torch.optim.SGD", "lr": 1e30}}
     ctx = make_context(model, tok, data=DATA, layers=LAYERS, train=train, folder=tmp_path)
     with pytest.raises(TrainingError, match=r"step \d+: .*(loss component|gradient norm).*last good checkpoint: .*state.pt"):
-        build({"name": "lora", "r": 8}).fit(ctx)
+        fit_and_train(build({"name": "lora", "r": 8}), ctx)
     assert (tmp_path / "checkpoint" / "state.pt").is_file()
 
 
@@ -231,7 +246,7 @@ def test_loss_variants_train_and_log_each_component(loss):
 
     ctx = make_context(model, tok, data=DATA, layers={**LAYERS, "loss_layers": [4]}, train={"steps": 2, "val_every": 0}, loss=loss)
     ctx.logger = Keep()
-    build({"name": "ipissa", "r": 8}).fit(ctx)
+    fit_and_train(build({"name": "ipissa", "r": 8}), ctx)
     kind = loss.get("loss_type", "proj")
     assert {f"loss/{kind}/layer_4", f"loss/{kind}/layer_5", "loss/coh", "loss/total", "lr", "grad_norm"} <= set(seen[-1])
     assert ("loss/mono" in seen[-1]) == bool(loss.get("mono_weight"))
@@ -243,8 +258,8 @@ def test_other_families_attach_steer_and_restore(arch, name):
     model, tok = load_model(arch)
     base = logits(model, tok, TEXTS)
     ctx = make_context(model, tok, data={"max_pairs": 16}, layers=LAYERS, train={"steps": 3, "val_every": 0})  # step 0 is warm-up (lr 0)
-    method = build({"name": name, "r": 4})
-    method.fit(ctx)
+    method = build({"name": name, **small(name, 4)})
+    fit_and_train(method, ctx)
     with steer(model, method, 0.0):
         assert torch.equal(logits(model, tok, TEXTS), base)
     with steer(model, method, 1.0):

@@ -5,10 +5,14 @@ import torch
 from steerlab.calibrate import calibrate
 from steerlab.errors import ConfigError
 from steerlab.api import calibrate_strength
-from steerlab.methods import REGISTRY, SteeringVector, build, load, save, steer, steered_prompt, trainable_names
+from steerlab.methods.registry import METHODS as REGISTRY
+from steerlab.methods.registry import build, trainable_names
+from steerlab.methods.store import load, save
+from steerlab.methods.vector import SteeringVector
+from steerlab.steering import steer, steered_prompt
 from steerlab.methods.pca import PcaVariant, pca_direction
 
-from .conftest import logits
+from tests.helpers import logits
 
 PROMPTS = ["<|im_start|>user\nShould you tell the truth?<|im_end|>\n<|im_start|>assistant\nMy choice:", "The weather today is"]
 

@@ -12,7 +12,7 @@ import pytest
 
 from steerlab.reuse import Claim, Index, load_json
 
-from .conftest import compose_cfg, launch, launch_env
+from tests.helpers import SHARED_DATA, compose_cfg, launch, launch_env
 
 QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5", "logger=none", "eval.samples=0"]
 
@@ -136,9 +136,9 @@ def test_bad_suffix_json_is_one_line_without_repeating_the_decoder(tmp_path):
     assert line.count("Extra data") == 1
 
 
-@pytest.mark.skipif(not (__import__("tests.conftest").conftest.SHARED_DATA / "daily_dilemmas").is_dir(), reason="shared data not present")
+@pytest.mark.skipif(not (SHARED_DATA / "daily_dilemmas").is_dir(), reason="shared data not present")
 def test_small_dilemma_file_says_how_to_keep_its_target_reported(tmp_path):
-    from .conftest import SHARED_DATA
+    from tests.helpers import SHARED_DATA
 
     path = SHARED_DATA / "daily_dilemmas" / "dilemmas_with_detail_by_action_test.csv"
     args = [*[q for q in QUICK if "pmass_min" not in q], "evals=daily_dilemmas", f"evals.daily_dilemmas.path={path}", "evals.daily_dilemmas.pmass_min=0"]

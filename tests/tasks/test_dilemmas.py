@@ -5,7 +5,7 @@ from steerlab.errors import ConfigError, DataError
 from steerlab.tasks.dilemma_data import DilemmaSource, labels, load_items
 from steerlab.tasks.dilemmas import DilemmaConfig, DilemmaTask
 
-from .conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 DD = SHARED_DATA / "daily_dilemmas"
 

@@ -12,17 +12,9 @@ import pytest
 from steerlab.config import REPO_ROOT
 from steerlab.preempt import Deferred
 from steerlab.reuse import Index, effective, identity, write_status
-from tests.conftest import compose_cfg, launch, wandb_records
+from tests.helpers import compose_cfg, launch, only_sweep, statuses, wandb_records
 
 QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5"]
-
-
-def statuses(sweep) -> dict[str, str]:
-    return {p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/status.json")}
-
-
-def only_sweep(tmp_path, nth: int = -1):
-    return sorted((tmp_path / "outputs" / "multirun").glob("*/*"))[nth]
 
 
 # --- identity -------------------------------------------------------------------------------------------

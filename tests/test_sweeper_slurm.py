@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from steerlab.config import REPO_ROOT
-from tests.conftest import launch, launch_env
+from tests.helpers import launch, launch_env
 
 pytestmark = pytest.mark.slurm
 SCRIPT = REPO_ROOT / "scripts" / "slurm_local.sh"

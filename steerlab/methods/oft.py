@@ -1,0 +1,41 @@
+"""peft OFT (SPEC §2.4): the Cayley generator Q is scaled by c (exact Cayley, so c = −1 is the inverse rotation)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import MISSING
+from peft import OFTConfig
+from torch import nn
+from torch.nn.utils import parametrize
+
+from steerlab.methods.peft_base import ADAPTER, PeftMethod
+
+
+@dataclass
+class OFTAdapterConfig:
+    name: str = MISSING
+    block_size: int = 32  # OFT block size
+
+
+class Scaled(nn.Module):
+    """Parametrization: weight → c · weight, with c read from the method at forward time."""
+
+    def __init__(self, box: dict):
+        super().__init__()
+        self.box = box
+
+    def forward(self, w):
+        return w * self.box["coeff"]
+
+
+class OFTMethod(PeftMethod):
+    name = "oft"
+
+    def peft_config(self, names: list[str]) -> OFTConfig:
+        return OFTConfig(r=0, oft_block_size=self.cfg.block_size, target_modules=names, use_cayley_neumann=False, module_dropout=0.0)
+
+    def adopt(self, key, layer) -> None:
+        parametrize.register_parametrization(layer.oft_R[ADAPTER], "weight", Scaled(self.box))
+
+    def scale_layer(self, layer, coeff: float) -> None:
+        """peft's OFT has no scale: the parametrization reads c from `box`."""

@@ -1,0 +1,55 @@
+"""Save a fitted method to a folder and load it back: `tensors.safetensors` + `method.json`."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from safetensors.torch import load_file, save_file
+
+from steerlab.errors import ConfigError
+from steerlab.layers import Placement
+from steerlab.methods.base import Method
+from steerlab.methods.registry import build
+
+
+def save(method: Method, folder: str | Path) -> Path:
+    """Write `tensors.safetensors` and `method.json` (name, config, sign, strength scale, placement, state, meta) into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(method.tensors(), folder / "tensors.safetensors")
+    info = {"name": method.name, "config": OmegaConf.to_container(method.cfg, resolve=True, enum_to_str=True), "sign": method.sign,
+            "scale": method.scale, "placement": asdict(method.placement) if method.placement else None,
+            "state": {k: getattr(method, k) for k in method.saved}, "meta": method.meta}
+    (folder / "method.json").write_text(json.dumps(info, indent=2, default=str))
+    return folder
+
+
+def load(folder: str | Path) -> Method:
+    folder = Path(folder)
+    if not (folder / "method.json").is_file():
+        raise ConfigError(f"{folder}: not a saved steerlab method (no method.json)")
+    info = json.loads((folder / "method.json").read_text())
+    method = build(info["config"])
+    method.sign, method.meta = float(info["sign"]), _int_keys(info["meta"])
+    method.scale = float(info.get("scale", 1.0))  # methods saved before strength calibration: native
+    method.placement = placement(info)
+    for key in method.saved:
+        setattr(method, key, info.get("state", {}).get(key, info["meta"].get(key)))  # saved before `state` existed: in meta
+    method.load_tensors(load_file(folder / "tensors.safetensors"))
+    return method
+
+
+def placement(info: dict) -> Placement | None:
+    """The saved placement; methods saved before it existed kept its parts in `meta`."""
+    if info.get("placement"):
+        return Placement(**info["placement"])
+    meta = info["meta"]
+    return Placement(meta.get("steer_layers", []), meta.get("modules", []), meta.get("calibration_layer", 0), meta.get("layers_path"))
+
+
+def _int_keys(meta: dict) -> dict:
+    """JSON turns int dict keys into strings; turn per-layer dicts back."""
+    fix = lambda d: {int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k: v for k, v in d.items()}  # noqa: E731
+    return {k: fix(v) if isinstance(v, dict) else v for k, v in meta.items()}
