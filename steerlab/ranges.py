@@ -1,8 +1,10 @@
 """The allowed range of every numeric config field, checked before any model work (one line naming the field).
 
-`RANGES` maps a config dataclass to {field: rule}; a rule is `>=a`, `>a`, `[a,b]`, `[a,b)`, `(a,b)` or `(a,b]`, or
+`rules()` maps a config dataclass to {field: rule}; a rule is `>=a`, `>a`, `[a,b]`, `[a,b)`, `(a,b)` or `(a,b]`, or
 `any` for fields whose range another check owns (layer positions: `steerlab.layers`, against the model's depth).
-tests/test_ranges.py checks that every int/float field of every schema has a rule and that a value outside it fails.
+A method's own dataclass may state a field's rule in its metadata (`field(default=0.5, metadata={"range": "(0,1)"})`),
+so adding a method touches no file but its own. tests/test_ranges.py checks that every int/float field of every schema
+has a rule and that a value outside it fails.
 """
 from __future__ import annotations
 
@@ -45,13 +47,18 @@ def rules() -> dict[type, dict[str, str]]:
     analysis_rules = {"n_null": COUNT, "max_pairs": COUNT, "n_perm": COUNT, "profile_prompts": COUNT, "n_cubes": COUNT, "overlap": FRACTION_OPEN,
                       "cluster_dims": COUNT, "min_samples": COUNT, "layer": "any"}
     task_rules = {"limit": COUNT, "val_fraction": "[0,1)", "pmass_min": PROB}
-    for schema in {s for s, _ in METHODS.values()}:
-        table[schema] = {f: method_rules[f] for f in numeric_fields(schema) if f in method_rules}
+    for schema in {s for s, _ in METHODS.values()}:  # a method's own file may give a field its range: field(metadata={"range": …})
+        table[schema] = {f: own_rule(schema, f) or method_rules[f] for f in numeric_fields(schema) if own_rule(schema, f) or f in method_rules}
     for schema, *_ in ANALYSES.values():
         table[schema] = {f: analysis_rules[f] for f in numeric_fields(schema) if f in analysis_rules}
     for schema, _ in TASKS.values():
         table[schema] = {f: task_rules[f] for f in numeric_fields(schema) if f in task_rules}
     return table
+
+
+def own_rule(schema: type, name: str) -> str | None:
+    """The rule a dataclass field states itself (`field(default=…, metadata={"range": ">0"})`), if any."""
+    return next((f.metadata.get("range") for f in dataclasses.fields(schema) if f.name == name), None)
 
 
 def numeric_fields(schema: type) -> list[str]:

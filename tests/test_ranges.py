@@ -57,3 +57,18 @@ def test_out_of_range_value_fails_in_one_line_naming_the_field(over, prefix, fie
     with pytest.raises(ConfigError) as err:
         prepare(cfg)
     assert str(err.value).startswith(f"{prefix}{field}=") and "\n" not in str(err.value)
+
+
+def test_a_method_states_the_range_of_its_own_new_field(monkeypatch):
+    from dataclasses import dataclass, field
+
+    from steerlab.methods.mean import MeanMethod
+    from steerlab.methods.vector import VectorConfig
+
+    @dataclass
+    class Shrunk(VectorConfig):
+        name: str = "shrunk"
+        shrink: float = field(default=0.5, metadata={"range": "(0,1)"})  # a field no other method has
+
+    monkeypatch.setitem(METHODS, "shrunk", (Shrunk, MeanMethod))
+    assert rules()[Shrunk] == {"norm_fraction": ">0", "shrink": "(0,1)"}
