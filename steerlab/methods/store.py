@@ -46,7 +46,8 @@ def placement(info: dict) -> Placement | None:
     if info.get("placement"):
         return Placement(**info["placement"])
     meta = info["meta"]
-    return Placement(meta.get("steer_layers", []), meta.get("modules", []), meta.get("calibration_layer", 0), meta.get("layers_path"))
+    layers = meta.get("steer_layers") or sorted(int(l) for l in meta.get("residual_norms", {}))  # vector methods kept only their norms
+    return Placement(layers, meta.get("modules", []), meta.get("calibration_layer", 0), meta.get("layers_path"))
 
 
 def _int_keys(meta: dict) -> dict:

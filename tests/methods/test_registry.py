@@ -79,6 +79,24 @@ def test_save_load_round_trip(tiny, fitted, tmp_path):
     assert torch.equal(_steered(model, tok, again, 1.0), _steered(model, tok, fitted, 1.0))
 
 
+def test_a_method_saved_before_placement_and_state_existed_still_loads(tiny, fitted, tmp_path):
+    """method.json written before steerlab kept `placement` and `state`: both come back from `meta`, steering is the same."""
+    import json
+
+    folder = save(fitted, tmp_path / "m")
+    info = json.loads((folder / "method.json").read_text())
+    old_meta = {**info["meta"], **info.pop("state"), **{k: v for k, v in info.pop("placement").items() if k != "loss_layer"}}
+    if not fitted.is_trained and fitted.has_direction:  # vector methods kept only layers_path (their layers are their norms' keys)
+        old_meta = {k: v for k, v in old_meta.items() if k not in ("steer_layers", "modules")}
+    (folder / "method.json").write_text(json.dumps({**info, "meta": old_meta}))
+    again = load(folder)
+    assert again.placement.loss_layer == fitted.placement.loss_layer
+    if "steer_layers" in old_meta or "residual_norms" in old_meta:
+        assert again.placement.steer_layers == fitted.placement.steer_layers
+    model, tok = tiny
+    assert torch.equal(_steered(model, tok, again, 1.0), _steered(model, tok, fitted, 1.0))
+
+
 def test_calibrated_sign_moves_towards_positive(tiny_ctx, fitted):
     from steerlab.calibrate import projection, readout_direction
 
