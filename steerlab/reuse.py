@@ -105,10 +105,20 @@ class Index:
         os.replace(tmp, self.root / f"{ident}.json")
 
 
+@lru_cache(maxsize=1)
+def boot_id() -> str:
+    """This machine's boot (Linux); "" where the kernel does not say."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 class Claim:
     """`<index>/<identity>.claim`, created atomically by the job computing that identity, so a concurrent sweep
-    waits for it and reuses the result instead of computing it twice. A claim whose process is gone (same host,
-    dead pid), that is older than `stale_s`, or that names this very run folder (a requeued job) is taken over."""
+    waits for it and reuses the result instead of computing it twice. A claim whose process is gone (same host, and
+    a dead pid or another boot: after a restart the pid may belong to someone else), that is older than `stale_s`, or
+    that names this very run folder (a requeued job) is taken over."""
 
     def __init__(self, root: str | Path, ident: str, folder: Path, stale_s: float = 24 * 3600, poll_s: float = 2.0):
         self.path = Path(root).expanduser().resolve() / f"{ident}.claim"
@@ -124,6 +134,8 @@ class Claim:
         if holder.get("folder") == str(self.folder):
             return True
         if holder.get("host") == socket.gethostname():
+            if holder.get("boot", boot_id()) != boot_id():
+                return True
             try:
                 os.kill(int(holder["pid"]), 0)
             except (OSError, ValueError, KeyError):
@@ -134,7 +146,7 @@ class Claim:
         """Hold the claim (returns None), or return the folder of a finished run of this identity: one that finished
         before this job started, or the one another live job was computing while this one waited."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time(), "folder": str(self.folder)})
+        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "boot": boot_id(), "time": time.time(), "folder": str(self.folder)})
         announced = False
         while True:
             try:

@@ -3,6 +3,7 @@ nothing finished is ever marked failed or running."""
 from __future__ import annotations
 
 import json
+import os
 import logging
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from steerlab.reuse import Claim, Index, load_json
+from steerlab.reuse import Claim, Index, boot_id, load_json
 
 from tests.helpers import SHARED_DATA, compose_cfg, launch, launch_env
 
@@ -119,6 +120,14 @@ def test_stale_claims_are_taken_over(tmp_path):
     assert claim.acquire() is None and json.loads(claim.path.read_text())["folder"] == str((tmp_path / "me").resolve())
     claim.release()
     assert not claim.path.exists()
+
+
+def test_a_claim_from_before_a_restart_is_taken_over_even_if_its_pid_is_alive_again(tmp_path):
+    claim = Claim(tmp_path, "abc", tmp_path / "me")
+    host = __import__("socket").gethostname()
+    claim.path.write_text(json.dumps({"pid": os.getpid(), "host": host, "boot": "an-earlier-boot", "time": time.time(), "folder": "/elsewhere"}))
+    assert claim.acquire() is None and json.loads(claim.path.read_text())["boot"] == boot_id()
+    claim.release()
 
 
 def test_summaries_are_strict_json_with_nonfinite_values_listed(tmp_path):
