@@ -22,9 +22,9 @@ from steerlab.log import make_logger
 from steerlab.methods.base import Method
 from steerlab.methods.registry import build
 from steerlab.methods.store import save
+from steerlab.reuse import Claim, Index, copy_result, dump_json, identity, load_json, read_status, write_status
 from steerlab.tasks.base import Task
 from steerlab.tasks.registry import build_all
-from steerlab.reuse import Claim, Index, copy_result, dump_json, identity, load_json, read_status, write_status
 
 log = logging.getLogger(__name__)
 
