@@ -99,14 +99,17 @@ class DedupSweeperBase(BasicSweeper):
         todo = [c for c in cells if c.source is None and c.twin is None]
         log.info("sweep of %d cells: %d to compute, %d reuse a finished run, %d repeat another cell's identity",
                  len(cells), len(todo), sum(c.source is not None for c in cells), sum(c.twin is not None for c in cells))
+        for c in cells:  # first, so an unfinished sweep's folder already holds every result it reuses (reports, the headline)
+            if c.source is not None:
+                reuse(c, sweep_dir, c.source)
         returns, start = [], 0
         for chunk in self.split_overrides_to_chunks(todo, self.max_batch_size) if todo else []:
             batch = [c.overrides + pinned(c, sweep_dir) for c in chunk]
             returns.append(self.launcher.launch(batch, initial_job_idx=start))
             start += len(batch)
-        for c in cells:
-            if c.source is not None or c.twin is not None:
-                reuse(c, sweep_dir, c.source or sweep_dir / cells[c.twin].subdir)
+        for c in cells:  # twins last: their source is computed in this sweep
+            if c.twin is not None:
+                reuse(c, sweep_dir, sweep_dir / cells[c.twin].subdir)
         return returns
 
 
