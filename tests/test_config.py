@@ -1,5 +1,4 @@
 """Every config group composes and validates; bad input fails fast with one line naming the culprit."""
-import time
 
 import pytest
 from omegaconf import OmegaConf
@@ -75,14 +74,12 @@ def test_schema_rejects_wrong_type_and_unknown_key():
         (["eval.samples=99", "model=tiny_llama"], "eval.samples=99"),
     ],
 )
-def test_bad_input_is_one_line_and_fast(tmp_path, args, needle):
-    t0 = time.perf_counter()
+def test_bad_input_is_one_line_and_before_the_model_loads(tmp_path, args, needle):
     proc = launch(args, tmp_path)
-    took = time.perf_counter() - t0
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], proc.stderr
-    assert took < 10  # 5 s on an idle machine; slack for a loaded CI runner
+    assert "loaded " not in proc.stderr + proc.stdout  # models.load logs "loaded <model>"; no wall-time bound, which a busy runner breaks
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("summary.json"))
 
 
