@@ -101,7 +101,7 @@ def verdicts(table: pd.DataFrame) -> list[str]:
         out += [compare(by[TRAINED], by[p]) for p in PEERS if p in by]
     else:
         out.append(f"{TRAINED} has not finished here yet.")
-    out += off_budget(table)
+    out += off_budget(table) + low_coverage(table)
     band = table[table["method"] == NULL_METHOD]
     if len(band) and int(band.iloc[0]["n"]) >= 2:
         r = band.iloc[0]
@@ -127,6 +127,16 @@ def off_budget(table: pd.DataFrame, tolerance: float = 0.25) -> list[str]:
     names = ", ".join(f"{r['method']} (+{fmt(float(r['kl_plus_mean']))} / −{fmt(float(r['kl_minus_mean']))})" for r in off)
     return [f"Not at equal cost — KL reached more than {tolerance:.0%} away from the {fmt(target)} target: {names}. "
             "A persona prompt has no dose to scale, so its KL is what it is; a method at the search edge could not reach the target."]
+
+
+def low_coverage(table: pd.DataFrame, floor: float = 0.8) -> list[str]:
+    """Methods scored on fewer than `floor` of the reported items (the rest fell below the task's `pmass_min`)."""
+    low = [r for _, r in table.iterrows() if float(r["coverage_mean"]) < floor]
+    if not low:
+        return []
+    names = ", ".join(f"{r['method']} ({fmt(float(r['coverage_mean']))}, {float(r['n_items_mean']):.0f} items)" for r in low)
+    return [f"Low coverage — scored on less than {floor:.0%} of the items, because the model puts too little probability on the "
+            f"answer tokens (below the task's `pmass_min`): {names}. Their Gain rests on the items the model can answer at all."]
 
 
 def section_table(table: pd.DataFrame) -> str:

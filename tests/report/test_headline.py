@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from steerlab.report.headline import END, START, expected_cells
+from steerlab.report.headline import END, START, expected_cells, low_coverage
 from steerlab.sweeper import expand
 from tests.helpers import REPO_ROOT, launch
 from tests.helpers import only_sweep, statuses
@@ -23,6 +23,13 @@ def test_grids_are_a_union_merged_over_params_and_the_command_line_wins():
     assert cells == [["model=a", "adapter=prompt", "seed=7"], ["model=b", "adapter=prompt", "seed=7"],
                      ["model=a", "adapter=random", "seed=7"], ["model=b", "adapter=random", "seed=7"]]
     assert expand({"adapter": "pca,mean"}, [], []) == [["adapter=pca"], ["adapter=mean"]]  # no grids: the basic sweeper
+
+
+def test_low_coverage_is_said_with_the_methods_that_have_it():
+    table = pd.DataFrame({"method": ["prompt", "pca", "random"], "coverage_mean": [0.24, 1.0, 0.5], "n_items_mean": [13.0, 54.0, 27.0]})
+    (line,) = low_coverage(table)
+    assert "prompt (0.240, 13 items)" in line and "random (0.500, 27 items)" in line and "pca" not in line
+    assert low_coverage(table[table["method"] == "pca"]) == []
 
 
 @pytest.mark.slow
