@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
+from scipy import stats
 
 from steerlab.errors import ConfigError, SteerlabError
 from steerlab.report import fmt
@@ -101,8 +102,8 @@ def verdicts(table: pd.DataFrame) -> list[str]:
         out += [compare(by[TRAINED], by[p]) for p in PEERS if p in by]
     else:
         out.append(f"{TRAINED} has not finished here yet.")
-    out += off_budget(table) + low_coverage(table)
     band = table[table["method"] == NULL_METHOD]
+    out += off_budget(table) + low_coverage(table) + effect_direction(methods, band.iloc[0] if len(band) else None)
     if len(band) and int(band.iloc[0]["n"]) >= 2:
         r = band.iloc[0]
         clear = [m for m in methods["method"] if by[m]["clears_band"] == "yes"]
@@ -137,6 +138,37 @@ def low_coverage(table: pd.DataFrame, floor: float = 0.8) -> list[str]:
     names = ", ".join(f"{r['method']} ({fmt(float(r['coverage_mean']))}, {float(r['n_items_mean']):.0f} items)" for r in low)
     return [f"Low coverage — scored on less than {floor:.0%} of the items, because the model puts too little probability on the "
             f"answer tokens (below the task's `pmass_min`): {names}. Their Gain rests on the items the model can answer at all."]
+
+
+def effect_direction(table: pd.DataFrame, null: pd.Series | None = None, level: float = 0.95) -> list[str]:
+    """Methods (2+ seeds) whose Effect has a t interval over seeds that excludes 0, by sign, and whether that Effect
+    lies outside the random null's Effect band (mean ± 2 sd over random seeds) when `null` is given.
+
+    Gain counts a move toward the pole the sign was calibrated to on training pairs (ρ gate), so a method that
+    moves the eval reliably the *other* way shows Gain 0, the same as one that does nothing; this says which.
+    The seeds of a fitted direction vary its training split, so a tight interval says the direction is stable,
+    not that it does more than a random direction: the band says that.
+    """
+    rows = table[table["n"] >= 2]
+    half = stats.t.ppf(0.5 + level / 2, rows["n"] - 1) * rows["effect_sd"] / np.sqrt(rows["n"])
+    low, high = rows["effect_mean"] - half, rows["effect_mean"] + half
+    if null is not None and int(null["n"]) >= 2:
+        edges = (null["effect_mean"] - 2 * null["effect_sd"], null["effect_mean"] + 2 * null["effect_sd"])
+    else:
+        edges = None
+
+    def names(mask) -> str:
+        return ", ".join(f"{r['method']} ({fmt(float(r['effect_mean']))}, CI {fmt(float(lo))} to {fmt(float(hi))}"
+                         + ("" if edges is None else "; outside" if not edges[0] <= r["effect_mean"] <= edges[1] else "; inside") + ")"
+                         for (_, r), lo, hi in zip(rows[mask].iterrows(), low[mask], high[mask]))
+    band = "" if edges is None else f" Random directions' Effect band (mean ± 2 sd): {fmt(float(edges[0]))} to {fmt(float(edges[1]))}; inside/outside it is marked."
+    out = []
+    if (low > 0).any():
+        out.append(f"Effect reliably above 0 (t {level:.0%} CI over seeds): {names(low > 0)} — toward the pole calibrated on the training pairs.{band}")
+    if (high < 0).any():
+        out.append(f"**Effect reliably below 0** (t {level:.0%} CI over seeds): {names(high < 0)} — calibrated on the training pairs, "
+                   f"these move this eval the other way, which Gain (gated by ρ > 0) shows as 0.{band}")
+    return out
 
 
 def section_table(table: pd.DataFrame) -> str:

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from steerlab.report.headline import END, START, expected_cells, low_coverage
+from steerlab.report.headline import END, START, effect_direction, expected_cells, low_coverage
 from steerlab.sweeper import expand
 from tests.helpers import REPO_ROOT, launch
 from tests.helpers import only_sweep, statuses
@@ -30,6 +30,20 @@ def test_low_coverage_is_said_with_the_methods_that_have_it():
     (line,) = low_coverage(table)
     assert "prompt (0.240, 13 items)" in line and "random (0.500, 27 items)" in line and "pca" not in line
     assert low_coverage(table[table["method"] == "pca"]) == []
+
+
+def test_an_effect_reliably_against_the_calibrated_sign_is_said_though_gain_is_0():
+    table = pd.DataFrame({"method": ["pca", "mean", "lora", "prompt"], "n": [3, 3, 3, 1],
+                          "effect_mean": [-0.059, 0.05, -0.01, -0.5], "effect_sd": [0.009, 0.005, 0.03, float("nan")]})
+    up, down = effect_direction(table)
+    assert "mean (0.050, CI" in up and "pca" not in up
+    assert "pca (-0.059, CI -0.081 to -0.037)" in down and "lora" not in down and "prompt" not in down  # 1 seed: no t interval
+    assert effect_direction(table[table["method"] == "lora"]) == []
+    null = pd.Series({"n": 5, "effect_mean": 0.0, "effect_sd": 0.02})  # band -0.04 to 0.04
+    up, down = effect_direction(table, null)
+    assert "mean (0.050, CI 0.038 to 0.062; outside)" in up and "pca (-0.059, CI -0.081 to -0.037; outside)" in down
+    null["effect_sd"] = 0.05
+    assert "inside)" in effect_direction(table, null)[1] and "band (mean ± 2 sd): -0.100 to 0.100" in effect_direction(table, null)[1]
 
 
 @pytest.mark.slow
