@@ -117,17 +117,34 @@ def verdicts(table: pd.DataFrame) -> list[str]:
     return out
 
 
-def off_budget(table: pd.DataFrame, tolerance: float = 0.25) -> list[str]:
-    """Methods whose KL at c = +1 or −1 is more than `tolerance` (relative) away from the iso-KL target."""
+def off_budget(table: pd.DataFrame, tolerance: float = 0.25, lopsided: float = 0.5) -> list[str]:
+    """Methods off the iso-KL budget, and methods on it that move the model far less on one sign than the other.
+
+    Iso-KL (SPEC §8) sets k so that max(KL(+k), KL(−k)) = target: a method is off the budget when that larger KL
+    is more than `tolerance` (relative) from the target. One whose smaller KL is under `lopsided` × the larger
+    is at the budget, but only on one sign.
+    """
     target = table["kl_target_mean"].dropna().median() if "kl_target_mean" in table else float("nan")
     if np.isnan(target):
         return []
-    off = [r for _, r in table.iterrows() if max(abs(r["kl_plus_mean"] / target - 1), abs(r["kl_minus_mean"] / target - 1)) > tolerance]
+
+    def names(rows) -> str:
+        return ", ".join(f"{r['method']} (+{fmt(float(r['kl_plus_mean']))} / −{fmt(float(r['kl_minus_mean']))})" for r in rows)
+    rows = [r for _, r in table.iterrows()]
+    larger = [max(r["kl_plus_mean"], r["kl_minus_mean"]) for r in rows]
+    off = [r for r, big in zip(rows, larger) if abs(big / target - 1) > tolerance]
+    one_sided = [r for r, big in zip(rows, larger) if abs(big / target - 1) <= tolerance and min(r["kl_plus_mean"], r["kl_minus_mean"]) < lopsided * big]
     if not off:
-        return [f"Every method reached the KL budget ({fmt(target)} nats/token at c = ±1) within {tolerance:.0%}."]
-    names = ", ".join(f"{r['method']} (+{fmt(float(r['kl_plus_mean']))} / −{fmt(float(r['kl_minus_mean']))})" for r in off)
-    return [f"Not at equal cost — KL reached more than {tolerance:.0%} away from the {fmt(target)} target: {names}. "
-            "A persona prompt has no dose to scale, so its KL is what it is; a method at the search edge could not reach the target."]
+        out = [f"Every method reached the KL budget (the larger of KL(+1), KL(−1) = {fmt(target)} nats/token) within {tolerance:.0%}."]
+    else:
+        edge = [r["method"] for r in off if r.get("bracket_hits", 0) > 0]
+        out = [f"Not at equal cost — the larger of KL(+1), KL(−1) is more than {tolerance:.0%} away from the {fmt(target)} target: {names(off)}. "
+               "A persona prompt has no dose to scale, so its KL is what it is"
+               + (f"; {', '.join(edge)} hit the edge of the strength search." if edge else ".")]
+    if one_sided:
+        out.append(f"At the budget on one sign only — the other sign's KL is under {lopsided:.0%} of it: {names(one_sided)}. "
+                   "Their c = ±1 are equally far in budget terms but not in how much they change the model.")
+    return out
 
 
 def low_coverage(table: pd.DataFrame, floor: float = 0.8) -> list[str]:

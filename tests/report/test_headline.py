@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from steerlab.report.headline import END, START, effect_direction, expected_cells, low_coverage
+from steerlab.report.headline import END, START, effect_direction, expected_cells, low_coverage, off_budget
 from steerlab.sweeper import expand
 from tests.helpers import REPO_ROOT, launch
 from tests.helpers import only_sweep, statuses
@@ -30,6 +30,18 @@ def test_low_coverage_is_said_with_the_methods_that_have_it():
     (line,) = low_coverage(table)
     assert "prompt (0.240, 13 items)" in line and "random (0.500, 27 items)" in line and "pca" not in line
     assert low_coverage(table[table["method"] == "pca"]) == []
+
+
+def test_the_kl_budget_binds_the_larger_sign_and_a_lopsided_method_is_said_apart():
+    table = pd.DataFrame({"method": ["prompt", "pca", "lora", "mean"], "kl_target_mean": [float("nan"), 0.25, 0.25, 0.25],
+                          "kl_plus_mean": [0.079, 0.248, 0.254, 0.12], "kl_minus_mean": [0.090, 0.231, 0.083, 0.14],
+                          "bracket_hits": [0, 0, 0, 2]})
+    off, lopsided = off_budget(table)
+    assert "prompt (+0.079 / −0.090)" in off and "mean (+0.120 / −0.140)" in off and "mean hit the edge" in off
+    assert "pca" not in off and "lora" not in off  # the larger KL is the budget (SPEC §8)
+    assert "lora (+0.254 / −0.083)" in lopsided and "pca" not in lopsided
+    (line,) = off_budget(table[table["method"] == "pca"])
+    assert line.startswith("Every method reached the KL budget")
 
 
 def test_an_effect_reliably_against_the_calibrated_sign_is_said_though_gain_is_0():
