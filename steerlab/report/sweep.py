@@ -92,6 +92,11 @@ def swept_keys(frame: pd.DataFrame, overrides: list[str]) -> list[str]:
     return keys or [k for k in overrides if k in frame][:1]
 
 
+def t_half(sd, n, level: float = 0.95):
+    """Half-width of the t interval of a mean over `n` values with sample sd `sd` (arrays broadcast)."""
+    return stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)
+
+
 def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Mean ± sd over seeds per group, n, and the 95% CI of Gain (t over seeds, or bootstrap over items for n = 1)."""
     done = frame[frame["status"].isin(["computed", "reused"]) & frame["gain"].notna()]
@@ -105,7 +110,7 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             vals = g[m].astype(float)
             row[f"{m}_mean"], row[f"{m}_sd"] = vals.mean(), vals.std(ddof=1) if len(vals) > 1 else float("nan")
         if len(g) > 1:
-            half = stats.t.ppf(0.975, len(g) - 1) * row["gain_sd"] / np.sqrt(len(g))
+            half = t_half(row["gain_sd"], len(g))
             row.update(ci_low=row["gain_mean"] - half, ci_high=row["gain_mean"] + half, ci_kind="t over seeds")
         else:
             row.update(ci_low=g["gain_ci_low"].iloc[0], ci_high=g["gain_ci_high"].iloc[0], ci_kind="bootstrap over items")
