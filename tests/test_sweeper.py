@@ -123,6 +123,9 @@ def test_report_aggregates_seeds_as_mean_and_sd_with_t_interval_and_draws_the_ra
     assert "| adapter" in out.stdout and "seed" not in out.stdout.split("|")[1]
     null = cells.loc[cells["adapter"] == "random", "gain"]
     assert table["band_gain_high"].to_numpy() == pytest.approx([null.mean() + 2 * null.std(ddof=1)] * 3)
+    effects = cells.loc[cells["adapter"] == "random", "effect"]
+    assert table["band_effect_low"].to_numpy() == pytest.approx([effects.mean() - 2 * effects.std(ddof=1)] * 3)
+    assert table["band_effect_high"].to_numpy() == pytest.approx([effects.mean() + 2 * effects.std(ddof=1)] * 3)
     assert list(table["clears_band"][2:]) == ["(null)"] and set(table["clears_band"][:2]) <= {"yes", "NO"}
     for row in table.itertuples():
         assert (row.clears_band == "yes") == (row.adapter != "random" and row.ci_low > row.band_gain_high)

@@ -46,13 +46,16 @@ def bands(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, Band]:
 
 
 def mark(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Add band columns to the aggregated table: band_gain_high, band_n, clears_band (yes / NO / (null) / (no band))."""
+    """Add band columns to the aggregated table: band_gain_high, band_effect_low, band_effect_high, band_n and
+    clears_band (yes / NO / (null) / (no band))."""
     found = bands(frame, keys)
     table = table.copy()
-    highs, ns, verdicts = [], [], []
+    highs, effect_lows, effect_highs, ns, verdicts = [], [], [], [], []
     for _, row in table.iterrows():
         band = found.get(context_of(row, keys))
         highs.append(band.high["gain"] if band else np.nan)
+        effect_lows.append(band.low["effect"] if band else np.nan)
+        effect_highs.append(band.high["effect"] if band else np.nan)
         ns.append(band.n if band else 0)
         if band is None:
             verdicts.append("(no band)")
@@ -60,7 +63,8 @@ def mark(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str]) -> pd.DataFr
             verdicts.append("(null)")
         else:
             verdicts.append("yes" if float(row["ci_low"]) > band.high["gain"] else "NO")
-    return table.assign(band_gain_high=highs, band_n=ns, clears_band=verdicts)
+    return table.assign(band_gain_high=highs, band_effect_low=effect_lows, band_effect_high=effect_highs, band_n=ns,
+                        clears_band=verdicts)
 
 
 def only(found: dict[tuple, Band]) -> Band | None:

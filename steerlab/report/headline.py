@@ -102,7 +102,7 @@ def verdicts(table: pd.DataFrame) -> list[str]:
     else:
         out.append(f"{TRAINED} has not finished here yet.")
     band = table[table["method"] == NULL_METHOD]
-    out += off_budget(table) + low_coverage(table) + effect_direction(methods, band.iloc[0] if len(band) else None)
+    out += off_budget(table) + low_coverage(table) + effect_direction(methods)
     if len(band) and int(band.iloc[0]["n"]) >= 2:
         r = band.iloc[0]
         clear = [m for m in methods["method"] if by[m]["clears_band"] == "yes"]
@@ -156,9 +156,9 @@ def low_coverage(table: pd.DataFrame, floor: float = 0.8) -> list[str]:
             f"answer tokens (below the task's `pmass_min`): {names}. Their Gain rests on the items the model can answer at all."]
 
 
-def effect_direction(table: pd.DataFrame, null: pd.Series | None = None, level: float = 0.95) -> list[str]:
+def effect_direction(table: pd.DataFrame, level: float = 0.95) -> list[str]:
     """Methods (2+ seeds) whose Effect has a t interval over seeds that excludes 0, by sign, and whether that Effect
-    lies outside the random null's Effect band (mean ± 2 sd over random seeds) when `null` is given.
+    lies outside the random null's Effect band (`band.mark`'s band_effect_low/high: mean ± 2 sd over random seeds).
 
     Gain counts a move toward the pole the sign was calibrated to on training pairs (ρ gate), so a method that
     moves the eval reliably the *other* way shows Gain 0, the same as one that does nothing; this says which.
@@ -168,10 +168,8 @@ def effect_direction(table: pd.DataFrame, null: pd.Series | None = None, level: 
     rows = table[table["n"] >= 2]
     half = t_half(rows["effect_sd"], rows["n"], level)
     low, high = rows["effect_mean"] - half, rows["effect_mean"] + half
-    if null is not None and int(null["n"]) >= 2:
-        edges = (null["effect_mean"] - 2 * null["effect_sd"], null["effect_mean"] + 2 * null["effect_sd"])
-    else:
-        edges = None
+    banded = rows[["band_effect_low", "band_effect_high"]].dropna() if "band_effect_low" in rows else pd.DataFrame()
+    edges = tuple(banded.iloc[0]) if len(banded) else None  # one section, one context: one band
 
     def names(mask) -> str:
         return ", ".join(f"{r['method']} ({fmt(float(r['effect_mean']))}, CI {fmt(float(lo))} to {fmt(float(hi))}"

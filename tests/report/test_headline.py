@@ -51,11 +51,11 @@ def test_an_effect_reliably_against_the_calibrated_sign_is_said_though_gain_is_0
     assert "mean (0.050, CI" in up and "pca" not in up
     assert "pca (-0.059, CI -0.081 to -0.037)" in down and "lora" not in down and "prompt" not in down  # 1 seed: no t interval
     assert effect_direction(table[table["method"] == "lora"]) == []
-    null = pd.Series({"n": 5, "effect_mean": 0.0, "effect_sd": 0.02})  # band -0.04 to 0.04
-    up, down = effect_direction(table, null)
+    narrow = table.assign(band_effect_low=-0.04, band_effect_high=0.04)  # as band.mark adds them
+    up, down = effect_direction(narrow)
     assert "mean (0.050, CI 0.038 to 0.062; outside)" in up and "pca (-0.059, CI -0.081 to -0.037; outside)" in down
-    null["effect_sd"] = 0.05
-    assert "inside)" in effect_direction(table, null)[1] and "band (mean ± 2 sd): -0.100 to 0.100" in effect_direction(table, null)[1]
+    wide = table.assign(band_effect_low=-0.1, band_effect_high=0.1)
+    assert "inside)" in effect_direction(wide)[1] and "band (mean ± 2 sd): -0.100 to 0.100" in effect_direction(wide)[1]
 
 
 @pytest.mark.slow
