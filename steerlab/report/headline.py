@@ -95,7 +95,8 @@ def verdicts(table: pd.DataFrame) -> list[str]:
     best = methods.iloc[0]
     sure = float(best["ci_low"]) > 0
     out = [f"Best by mean Gain: **{best['method']}**, {pm(best['gain_mean'], best['gain_sd'])} (95% CI {interval(best)}, "
-           f"{int(best['n'])} seed{'s' if best['n'] > 1 else ''})" + ("." if sure else "; its CI includes 0, so no method shows a Gain that is reliably above 0.")]
+           f"{int(best['n'])} seed{'s' if best['n'] > 1 else ''})" + ((" — above 0, but not above the random band (see the random null below)." if best.get("clears_band") == "NO" else ".")
+              if sure else "; its CI includes 0, so no method shows a Gain that is reliably above 0.")]
     by = {r["method"]: r for _, r in table.iterrows()}
     if TRAINED in by:
         out += [compare(by[TRAINED], by[p]) for p in PEERS if p in by]
@@ -119,20 +120,23 @@ def verdicts(table: pd.DataFrame) -> list[str]:
 def off_budget(table: pd.DataFrame, tolerance: float = 0.25, lopsided: float = 0.5) -> list[str]:
     """Methods off the iso-KL budget, and methods on it that move the model far less on one sign than the other.
 
-    Iso-KL (SPEC §8) sets k so that max(KL(+k), KL(−k)) = target: a method is off the budget when that larger KL
-    is more than `tolerance` (relative) from the target. One whose smaller KL is under `lopsided` × the larger
-    is at the budget, but only on one sign.
+    Iso-KL (SPEC §8) sets k so that max(KL(+k), KL(−k)) = target in each cell: a method is off the budget when that
+    larger KL (mean over seeds) is more than `tolerance` (relative) from the target. One whose smaller KL is under
+    `lopsided` × the larger is at the budget, but only on one sign; which sign can differ between seeds.
     """
     target = table["kl_target_mean"].dropna().median() if "kl_target_mean" in table else float("nan")
     if np.isnan(target):
         return []
 
     def names(rows) -> str:
-        return ", ".join(f"{r['method']} (+{fmt(float(r['kl_plus_mean']))} / −{fmt(float(r['kl_minus_mean']))})" for r in rows)
+        return ", ".join(f"{r['method']} (+{fmt(float(r['kl_plus_mean']))} / −{fmt(float(r['kl_minus_mean']))}"
+                         + ("" if r["kl_plus_is_larger_mean"] in (0, 1) else
+                            f"; per seed the larger {fmt(float(r['kl_larger_mean']))}, the smaller {fmt(float(r['kl_smaller_mean']))}, on either sign")
+                         + ")" for r in rows)
     rows = [r for _, r in table.iterrows()]
-    larger = [max(r["kl_plus_mean"], r["kl_minus_mean"]) for r in rows]
-    off = [r for r, big in zip(rows, larger) if abs(big / target - 1) > tolerance]
-    one_sided = [r for r, big in zip(rows, larger) if abs(big / target - 1) <= tolerance and min(r["kl_plus_mean"], r["kl_minus_mean"]) < lopsided * big]
+    is_off = [abs(r["kl_larger_mean"] / target - 1) > tolerance for r in rows]
+    off = [r for r, o in zip(rows, is_off) if o]
+    one_sided = [r for r, o in zip(rows, is_off) if not o and r["kl_smaller_mean"] < lopsided * r["kl_larger_mean"]]
     if not off:
         out = [f"Every method reached the KL budget (the larger of KL(+1), KL(−1) = {fmt(target)} nats/token) within {tolerance:.0%}."]
     else:

@@ -26,7 +26,8 @@ from steerlab.report import fmt  # noqa: E402
 from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only  # noqa: E402
 from steerlab.reuse import load_json, read_status  # noqa: E402
 
-METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "kl_target", "strength_scale"]
+METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "kl_target", "strength_scale",
+           "kl_larger", "kl_smaller", "kl_plus_is_larger"]  # the last three per cell, from kl_plus / kl_minus (see kl_sides)
 RUN_WIDE = ("kl_plus", "kl_minus", "kl_target", "strength_scale", "method", "strength_bracket_hit")  # summary keys shared by every task of a run
 PER_COEFF = ("S(", "NLL(", "MC1(", "MC2(")  # per-coefficient columns, averaged over seeds
 
@@ -78,7 +79,18 @@ def cells(sweep_dir: Path) -> pd.DataFrame:
     if not rows:
         raise ConfigError(f"{sweep_dir}: no cell folders with status.json (is this a steerlab multirun folder?)")
     frame = pd.DataFrame(rows)
-    return frame.reindex(columns=[*frame.columns, *[c for c in ("method", *METRICS) if c not in frame]])  # every cell failed: NaN columns
+    frame = frame.reindex(columns=[*frame.columns, *[c for c in ("method", *METRICS) if c not in frame]])  # every cell failed: NaN columns
+    return kl_sides(frame)
+
+
+def kl_sides(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: the larger and the smaller of KL(+1), KL(−1), and whether +1 is the larger (1.0 / 0.0).
+
+    Iso-KL binds the larger sign of each cell (SPEC §8), and which sign that is can differ between seeds, so the
+    budget is judged on the mean of the per-cell larger KL, not on the larger of the per-sign means."""
+    kl = frame[["kl_plus", "kl_minus"]].astype(float)
+    return frame.assign(kl_larger=kl.max(axis=1, skipna=False), kl_smaller=kl.min(axis=1, skipna=False),
+                        kl_plus_is_larger=(kl["kl_plus"] >= kl["kl_minus"]).astype(float).where(kl.notna().all(axis=1)))
 
 
 def distinct(frame: pd.DataFrame) -> pd.DataFrame:

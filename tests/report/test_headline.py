@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from steerlab.report.headline import END, START, effect_direction, expected_cells, low_coverage, off_budget
+from steerlab.report.sweep import METRICS, aggregate, kl_sides
 from steerlab.sweeper import expand
 from tests.helpers import REPO_ROOT, launch
 from tests.helpers import only_sweep, statuses
@@ -32,14 +33,25 @@ def test_low_coverage_is_said_with_the_methods_that_have_it():
     assert low_coverage(table[table["method"] == "pca"]) == []
 
 
-def test_the_kl_budget_binds_the_larger_sign_and_a_lopsided_method_is_said_apart():
-    table = pd.DataFrame({"method": ["prompt", "pca", "lora", "mean"], "kl_target_mean": [float("nan"), 0.25, 0.25, 0.25],
-                          "kl_plus_mean": [0.079, 0.248, 0.254, 0.12], "kl_minus_mean": [0.090, 0.231, 0.083, 0.14],
-                          "bracket_hits": [0, 0, 0, 2]})
+def per_method(cells: list[tuple]) -> pd.DataFrame:
+    """The aggregated table the headline reads, from (method, seed, KL(+1), KL(−1), bracket hit) cells."""
+    frame = pd.DataFrame(cells, columns=["adapter", "seed", "kl_plus", "kl_minus", "strength_bracket_hit"])
+    frame = frame.assign(method=frame["adapter"], status="computed", gain=0.0, gain_ci_low=0.0, gain_ci_high=0.0,
+                         kl_target=[float("nan") if a == "prompt" else 0.25 for a in frame["adapter"]])
+    frame = frame.reindex(columns=[*frame.columns, *[m for m in METRICS if m not in frame]])
+    return aggregate(kl_sides(frame), ["adapter", "seed"])
+
+
+def test_the_kl_budget_binds_the_larger_sign_of_each_cell_and_a_lopsided_method_is_said_apart():
+    table = per_method([("prompt", 0, 0.079, 0.090, False), ("pca", 0, 0.248, 0.231, False), ("pca", 1, 0.25, 0.24, False),
+                        ("lora", 0, 0.254, 0.083, False), ("mean", 0, 0.12, 0.14, True),
+                        ("flip", 0, 0.251, 0.092, False), ("flip", 1, 0.093, 0.247, False), ("flip", 2, 0.255, 0.104, False)])
     off, lopsided = off_budget(table)
     assert "prompt (+0.079 / −0.090)" in off and "mean (+0.120 / −0.140)" in off and "mean hit the edge" in off
-    assert "pca" not in off and "lora" not in off  # the larger KL is the budget (SPEC §8)
+    assert "pca" not in off and "lora" not in off and "flip" not in off  # the larger KL of each cell is the budget (SPEC §8)
     assert "lora (+0.254 / −0.083)" in lopsided and "pca" not in lopsided
+    # per sign the means (+0.200 / −0.148) hide it; per cell the larger is at 0.251 and the smaller at 0.096
+    assert "flip (+0.200 / −0.148; per seed the larger 0.251, the smaller 0.096, on either sign)" in lopsided
     (line,) = off_budget(table[table["method"] == "pca"])
     assert line.startswith("Every method reached the KL budget")
 
