@@ -93,10 +93,12 @@ def verdicts(table: pd.DataFrame) -> list[str]:
     if not len(methods):
         return ["No method finished yet."]
     best = methods.iloc[0]
-    sure = float(best["ci_low"]) > 0
+    if float(best["ci_low"]) <= 0:
+        tail = "; its CI includes 0, so no method shows a Gain that is reliably above 0."
+    else:
+        tail = " — above 0, but not above the random band (see the random null below)." if best.get("clears_band") == "NO" else "."
     out = [f"Best by mean Gain: **{best['method']}**, {pm(best['gain_mean'], best['gain_sd'])} (95% CI {interval(best)}, "
-           f"{int(best['n'])} seed{'s' if best['n'] > 1 else ''})" + ((" — above 0, but not above the random band (see the random null below)." if best.get("clears_band") == "NO" else ".")
-              if sure else "; its CI includes 0, so no method shows a Gain that is reliably above 0.")]
+           f"{int(best['n'])} seed{'s' if best['n'] > 1 else ''})" + tail]
     by = {r["method"]: r for _, r in table.iterrows()}
     if TRAINED in by:
         out += [compare(by[TRAINED], by[p]) for p in PEERS if p in by]
