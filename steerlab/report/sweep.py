@@ -110,7 +110,8 @@ def t_half(sd, n, level: float = 0.95):
 
 
 def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean ± sd over seeds per group, n, and the 95% CI of Gain (t over seeds, or bootstrap over items for n = 1)."""
+    """Mean ± sd over seeds per group, n, the 95% CI of Gain (t over seeds, or bootstrap over items for n = 1) and
+    of Effect (t over seeds; none for n = 1)."""
     done = frame[frame["status"].isin(["computed", "reused"]) & frame["gain"].notna()]
     group_keys = [k for k in keys if k != "seed"]
     rows = []
@@ -122,10 +123,12 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             vals = g[m].astype(float)
             row[f"{m}_mean"], row[f"{m}_sd"] = vals.mean(), vals.std(ddof=1) if len(vals) > 1 else float("nan")
         if len(g) > 1:
-            half = t_half(row["gain_sd"], len(g))
-            row.update(ci_low=row["gain_mean"] - half, ci_high=row["gain_mean"] + half, ci_kind="t over seeds")
-        else:
-            row.update(ci_low=g["gain_ci_low"].iloc[0], ci_high=g["gain_ci_high"].iloc[0], ci_kind="bootstrap over items")
+            half, effect_half = t_half(row["gain_sd"], len(g)), t_half(row["effect_sd"], len(g))
+            row.update(ci_low=row["gain_mean"] - half, ci_high=row["gain_mean"] + half, ci_kind="t over seeds",
+                       effect_ci_low=row["effect_mean"] - effect_half, effect_ci_high=row["effect_mean"] + effect_half)
+        else:  # one seed: Gain's bootstrap over items; Effect has none
+            row.update(ci_low=g["gain_ci_low"].iloc[0], ci_high=g["gain_ci_high"].iloc[0], ci_kind="bootstrap over items",
+                       effect_ci_low=np.nan, effect_ci_high=np.nan)
         for c in [c for c in g.columns if c.startswith(PER_COEFF)]:
             row[c] = g[c].astype(float).mean()
         rows.append(row)

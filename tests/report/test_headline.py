@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from steerlab.report.headline import END, START, effect_direction, expected_cells, low_coverage, off_budget
-from steerlab.report.sweep import METRICS, aggregate, kl_sides
+from steerlab.report.sweep import METRICS, aggregate, kl_sides, t_half
 from steerlab.sweeper import expand
 from tests.helpers import REPO_ROOT, launch
 from tests.helpers import only_sweep, statuses
@@ -59,6 +59,8 @@ def test_the_kl_budget_binds_the_larger_sign_of_each_cell_and_a_lopsided_method_
 def test_an_effect_reliably_against_the_calibrated_sign_is_said_though_gain_is_0():
     table = pd.DataFrame({"method": ["pca", "mean", "lora", "prompt"], "n": [3, 3, 3, 1],
                           "effect_mean": [-0.059, 0.05, -0.01, -0.5], "effect_sd": [0.009, 0.005, 0.03, float("nan")]})
+    half = t_half(table["effect_sd"], table["n"])  # as sweep.aggregate adds them
+    table = table.assign(effect_ci_low=table["effect_mean"] - half, effect_ci_high=table["effect_mean"] + half)
     up, down = effect_direction(table)
     assert "mean (0.050, CI" in up and "pca" not in up
     assert "pca (-0.059, CI -0.081 to -0.037)" in down and "lora" not in down and "prompt" not in down  # 1 seed: no t interval
