@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
 from steerlab.batching import Batches
 from steerlab.hooks import capture_outputs
 from steerlab.models import device_of
+from steerlab.progress import progress
 
 
 @torch.no_grad()
@@ -15,7 +15,7 @@ def last_tokens(model, tok, texts: list[str], modules: dict, batch_size: int, k:
     batches = Batches.build(tok, texts, batch_size, device_of(model))
     parts: dict = {}
     with capture_outputs(modules) as store:
-        for batch in tqdm(batches.batches, desc=desc, leave=False, disable=None):
+        for batch in progress(batches.batches, desc=desc):
             model(**batch)
             for key in modules:
                 parts.setdefault(key, []).append(store[key][:, -k:].float().mean(1).cpu())  # left padding: last k are real

@@ -202,6 +202,8 @@ class Config:
     out_dir: Optional[str] = None  # run folder; None = Hydra's output dir
     reuse: bool = True  # a multirun cell whose effective config already has a finished result reuses it
     results_index: str = "outputs/index"  # where finished runs are recorded by identity (conf/config.yaml sets it)
+    fit_cache: bool = True  # fitted methods, their strength calibrations, task rows and KL probes are kept and reused (steerlab.cache)
+    fit_cache_dir: str = "outputs/fits"  # where (conf/config.yaml sets it under STEERLAB_OUTPUTS)
     code_version: str = "auto"  # auto: identities include a hash of the computing source; a label pins it (see reuse.py)
     experiment: Any = None
     analysis: Any = None  # validated by steerlab.analysis (each analysis has its own dataclass)

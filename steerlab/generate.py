@@ -9,6 +9,7 @@ import torch
 from steerlab.batching import Batches
 from steerlab.data import render
 from steerlab.models import device_of
+from steerlab.progress import progress
 
 SAMPLE_COEFFS = (-1.0, 0.0, 1.0)
 
@@ -29,7 +30,7 @@ def trim(ids: list[int], stops: set[int]) -> list[int]:
 
 
 @torch.no_grad()
-def greedy(model, tok, texts: list[str], tokens: int, batch_size: int = 16, logprobs: bool = False):
+def greedy(model, tok, texts: list[str], tokens: int, batch_size: int = 16, logprobs: bool = False, desc: str = "generate"):
     """The greedy continuation (new token ids, at most `tokens`) of each text, under whatever hooks are active.
 
     `logprobs=True` also returns, per text, the [len(continuation), vocab] log-probs the model gave at each
@@ -39,7 +40,7 @@ def greedy(model, tok, texts: list[str], tokens: int, batch_size: int = 16, logp
     stops = stop_ids(model, tok)
     rows: list[list[int]] = []
     dists: list[torch.Tensor] = []
-    for batch in batches.batches:
+    for batch in progress(batches.batches, desc=desc):
         out = model.generate(**batch, max_new_tokens=tokens, min_new_tokens=1, do_sample=False, num_beams=1, pad_token_id=tok.pad_token_id,
                              top_p=None, top_k=None, temperature=None, return_dict_in_generate=True, output_logits=logprobs)
         new = [trim(r, stops) for r in out.sequences[:, batch["input_ids"].shape[1]:].tolist()]
@@ -65,7 +66,7 @@ def generate(model, tok, method, prompts: list[str], coeffs=SAMPLE_COEFFS, token
     for c in coeffs:
         texts = [render(tok, steered_prompt(method, p, c)) for p in prompts]
         with steer(model, method, c):
-            ids = greedy(model, tok, texts, tokens, batch_size)
+            ids = greedy(model, tok, texts, tokens, batch_size, desc=f"samples c={c:+g}")
         rows += [{"prompt": p, "coeff": float(c), "text": tok.decode(i, skip_special_tokens=True).strip()} for p, i in zip(prompts, ids)]
     return pd.DataFrame(rows)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from steerlab.models import device_of
+from steerlab.progress import progress
 
 
 class Continuations:
@@ -40,7 +40,7 @@ class Continuations:
         """Summed log-prob of every continuation, in input order."""
         dev = device_of(model)
         out = np.empty(len(self.conts))
-        for chunk in tqdm(self.chunks, desc=desc, leave=False, disable=None):
+        for chunk in progress(self.chunks, desc=desc):
             idx = np.flatnonzero(np.isin(self.owner, chunk))
             out[idx] = self._chunk(model, chunk, idx, dev)
         return out

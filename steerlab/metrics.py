@@ -56,10 +56,14 @@ def bootstrap_gain(wide: pd.DataFrame, dnll: float, cfg: MetricConfig, seed: int
     """Percentile CI of Gain over items (ΔNLL held at its point estimate: it is a property of all eval prompts)."""
     if len(wide) < 3:
         return float("nan"), float("nan")
+    from steerlab.progress import progress
+
     arr = wide.to_numpy()
     cols = wide.columns
+    bar = progress(desc=f"bootstrap ({len(arr)} items)", total=cfg.n_boot)
 
     def stat(idx):
+        bar.update()
         return core(pd.DataFrame(arr[idx.astype(int)], columns=cols), dnll)["gain"]
 
     with warnings.catch_warnings():
@@ -68,6 +72,7 @@ def bootstrap_gain(wide: pd.DataFrame, dnll: float, cfg: MetricConfig, seed: int
             (np.arange(len(arr)),), stat, vectorized=False, n_resamples=cfg.n_boot, confidence_level=cfg.ci,
             method="percentile", rng=np.random.default_rng(seed),
         )
+    bar.close()
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

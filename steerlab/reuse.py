@@ -20,11 +20,14 @@ import socket
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from steerlab.errors import ConfigError
+
 log = logging.getLogger(__name__)
-NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "experiment", "code_version")  # plus the shorthands
+NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "experiment", "code_version", "fit_cache", "fit_cache_dir")  # plus the shorthands
 TRAINED_ONLY = ("train", "loss_space")
 BOOKKEEPING = ("resume", "checkpoint_every", "diverge_factor")  # train keys that never change a finished result
 
@@ -40,8 +43,9 @@ def code_version() -> str:
     return f"{steerlab.__version__}+src.{source_hash(Path(steerlab.__file__).resolve().parent)}"
 
 
-def source_hash(root: Path) -> str:
-    """Hash of every `.py` file under `root` except READ_ONLY (the sweep report and the sweeper).
+def source_hash(root: Path, skip: tuple[str, ...] = READ_ONLY) -> str:
+    """Hash of every `.py` file under `root` except those whose first path part is in `skip` (default READ_ONLY: the sweep
+    report and the sweeper; the fit cache skips every module a fit never runs, `steerlab.cache.FIT_CODE_SKIP`).
 
     A content hash rather than the git commit: a commit that touches only docs, tests, sweeps or the report reuses
     finished cells (a long grid resumes across such commits), while any edit to the computing code, committed or
@@ -50,7 +54,7 @@ def source_hash(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
-        if rel.parts[0] not in READ_ONLY:
+        if rel.parts[0] not in skip:
             digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
@@ -120,9 +124,12 @@ class Claim:
     a dead pid or another boot: after a restart the pid may belong to someone else), that is older than `stale_s`, or
     that names this very run folder (a requeued job) is taken over."""
 
-    def __init__(self, root: str | Path, ident: str, folder: Path, stale_s: float = 24 * 3600, poll_s: float = 2.0):
+    def __init__(self, root: str | Path, ident: str, folder: Path, stale_s: float = 24 * 3600, poll_s: float = 2.0,
+                 find: Callable[[], Path | None] | None = None, what: str = "identity", every_s: float = 10.0):
         self.path = Path(root).expanduser().resolve() / f"{ident}.claim"
         self.ident, self.folder, self.stale_s, self.poll_s = ident, Path(folder).resolve(), stale_s, poll_s
+        self.find = find or (lambda: Index(self.path.parent).find(self.ident))  # the finished result, once there is one
+        self.what, self.every_s = what, every_s  # words for the waiting lines; seconds between them
 
     def _holder(self) -> dict | None:
         try:
@@ -147,7 +154,7 @@ class Claim:
         before this job started, or the one another live job was computing while this one waited."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "boot": boot_id(), "time": time.time(), "folder": str(self.folder)})
-        announced = False
+        started, said = time.monotonic(), -math.inf
         while True:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -156,17 +163,19 @@ class Claim:
                 if holder is not None and self._stale(holder):
                     self.path.unlink(missing_ok=True)
                     continue
-                done = Index(self.path.parent).find(self.ident)
+                done = self.find()
                 if done is not None:
                     return done
-                if not announced:
-                    log.info("identity %s is being computed by %s; waiting for it", self.ident, (holder or {}).get("folder", "another job"))
-                    announced = True
+                waited = time.monotonic() - started
+                if waited - said >= self.every_s:  # a line every `every_s` seconds: a SLURM log shows the job is alive
+                    log.info("%s %s is being computed by %s; waiting for it (%.0f s so far)", self.what, self.ident,
+                             (holder or {}).get("folder", "another job"), waited)
+                    said = waited
                 time.sleep(self.poll_s)
                 continue
             with os.fdopen(fd, "w") as f:
                 f.write(me)
-            done = Index(self.path.parent).find(self.ident)  # finished between the sweep's plan and this job's start
+            done = self.find()  # finished between the sweep's plan and this job's start
             if done is not None and done.resolve() != self.folder:
                 self.release()
                 return done
@@ -233,3 +242,14 @@ def write_status(folder: Path, status: str, **fields) -> None:
 def read_status(folder: Path) -> dict | None:
     path = Path(folder) / "status.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def writable(path: Path, key: str) -> None:
+    """Create `path` if needed and check a file can be written there (one line, before any model work)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"{key}={path}: cannot write there ({e.strerror}); choose another {key}") from None

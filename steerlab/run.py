@@ -22,7 +22,7 @@ from steerlab.log import make_logger
 from steerlab.methods.base import Method
 from steerlab.methods.registry import build
 from steerlab.methods.store import save
-from steerlab.reuse import Claim, Index, copy_result, dump_json, identity, load_json, read_status, write_status
+from steerlab.reuse import Claim, Index, copy_result, dump_json, identity, load_json, read_status, writable, write_status
 from steerlab.tasks.base import Task
 from steerlab.tasks.registry import build_all
 
@@ -144,17 +144,6 @@ def task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def writable(path: Path, key: str) -> None:
-    """Create `path` if needed and check a file can be written there (one line, before any model work)."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"{key}={path}: cannot write there ({e.strerror}); choose another {key}") from None
-
-
 def folder_plan(cfg: DictConfig, folder: Path, ident: str) -> str:
     """What to do with the run folder: 'new', 'resume' (an interrupted run of this config), 'recompute', or 'done'."""
     previous = read_status(folder) or {}
@@ -172,6 +161,9 @@ def run(cfg: DictConfig) -> float:
     folder = run_dir_of(cfg)
     writable(folder, "out_dir")
     writable(Path(cfg.results_index).expanduser(), "results_index")
+    from steerlab.cache import check_cfg
+
+    check_cfg(cfg)
     ident = identity(cfg)
     what = folder_plan(cfg, folder, ident)
     if what == "done":
@@ -257,18 +249,21 @@ def context(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None
 
 
 def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
+    """Fit (or load the cached fit), calibrate the strength, evaluate every task, write the outputs (steerlab.cache
+    keeps what was computed, so a later run computes only what is new)."""
+    from steerlab.cache import FitCache, kl_probe
+    from steerlab.fitting import fit
     from steerlab.strength import calibrate_strength, strength_line
 
     model, tok = models.load(cfg.model, cfg.seed)
-    from steerlab.fitting import fit
-
-    fit_info = fit(plan.method, context(cfg, plan, model, tok, logger, folder))
-    fit_info.update(calibrate_strength(model, tok, plan.method, cfg.strength))
+    cache = FitCache(cfg, folder)
+    plan.method, fit_info = cache.fitted(plan.method, lambda: fit(plan.method, context(cfg, plan, model, tok, logger, folder)))
+    fit_info.update(cache.calibrated(plan.method, lambda: calibrate_strength(model, tok, plan.method, cfg.strength, kl_probe(cfg, model, tok))))
     log.info(strength_line(fit_info))
     save(plan.method, folder / "method")
     summary = {**fit_info, "method": plan.method.name, "tasks": [tp.name for tp in plan.tasks], "steer_layers": plan.steer_layers,
                "loss_layer": plan.loss_layer}
-    outcomes = [evaluate_task(cfg, tp, model, tok, plan.method, plan.coeffs) for tp in plan.tasks]
+    outcomes = [evaluate_task(cfg, tp, model, tok, plan.method, plan.coeffs, cache) for tp in plan.tasks]
     for tp, (results, task_summary, table) in zip(plan.tasks, outcomes):
         summary.update({f"{tp.name}/{k}": v for k, v in task_summary.items()})
     summary["eval_seconds"] = sum(s["eval_seconds"] for _, s, _ in outcomes)
@@ -277,12 +272,16 @@ def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     return summary
 
 
-def evaluate_task(cfg: DictConfig, tp: TaskPlan, model, tok, method, coeffs: list[float]) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
-    """Score one task at every coefficient; (rows with their split, the task's summary, its extra table)."""
+def evaluate_task(cfg: DictConfig, tp: TaskPlan, model, tok, method, coeffs: list[float], cache=None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """Score one task at every coefficient; (rows with their split, the task's summary, its extra table).
+
+    With a `steerlab.cache.FitCache`, coefficients already scored for this fit, strength and task are read back and only
+    the others are computed (`<task>/reused_coeffs`; `eval_seconds` is the time this run spent)."""
     from steerlab.metrics import summarize, validation
 
     t0 = time.perf_counter()
-    results = tp.task.evaluate(model, tok, method, tp.items, coeffs, cfg.eval.batch_size)
+    score = lambda cs: tp.task.evaluate(model, tok, method, tp.items, cs, cfg.eval.batch_size)  # noqa: E731
+    results, reused = cache.rows(tp.task, tp.items, coeffs, score) if cache is not None else (score(coeffs), [])
     seconds = time.perf_counter() - t0
     results["split"] = np.where(results["group"].isin(tp.val["group"]), "val", "test")
     test, val = results[results["split"] == "test"], results[results["split"] == "val"]
@@ -290,7 +289,7 @@ def evaluate_task(cfg: DictConfig, tp: TaskPlan, model, tok, method, coeffs: lis
     extra, table = tp.task.extras(test, tp.test, cfg.metric)
     summary.update(extra)
     summary.update(validation(tp.task.scores(val, tp.val), val))
-    summary.update(eval_seconds=seconds, n_test=int(tp.test["group"].nunique()), n_val=int(tp.val["group"].nunique()))
+    summary.update(eval_seconds=seconds, reused_coeffs=reused, n_test=int(tp.test["group"].nunique()), n_val=int(tp.val["group"].nunique()))
     if summary["n_items"] == 0:
         log.warning("%s: NO ITEM SCORED (coverage 0): %s; every metric is NaN", tp.name, tp.task.unscored_hint())
     return results, summary, table

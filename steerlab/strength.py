@@ -176,9 +176,15 @@ def calibrate_strength(model, tok, method, cfg: StrengthConfig, probe: KLProbe |
     probe = probe or KLProbe.build(model, tok, check(cfg), cfg.tokens, cfg.batch_size)
     iso = StrengthMode(cfg.mode) == StrengthMode.iso_kl
     if iso and method.scalable:
+        seen = []
+
         def pair(k: float) -> tuple[float, float]:
             method.scale = k
-            return kl_at(probe, model, tok, method, cfg.stat)
+            plus, minus = kl_at(probe, model, tok, method, cfg.stat)
+            seen.append(k)
+            log.info("strength %s: KL evaluation %d (at most %d), k = %.4g: KL(+k) %.4g, KL(−k) %.4g (target %g), %.0f s", method.name, len(seen),
+                     cfg.max_evals, k, plus, minus, cfg.target, time.perf_counter() - t0)
+            return plus, minus
 
         sol = solve(pair, cfg.target, cfg.k_min, cfg.k_max, cfg.rtol, cfg.max_evals)
     else:

@@ -7,7 +7,6 @@ import time
 
 import torch
 from hydra.utils import instantiate
-from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from steerlab.checkpoint import Checkpoint
@@ -18,6 +17,7 @@ from steerlab.loss import ContrastiveLoss, Reference, basis
 from steerlab.context import FitContext
 from steerlab.models import device_of
 from steerlab.preempt import Deferred
+from steerlab.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def forward(model, batch: dict, readouts: dict, k: int) -> tuple[dict, dict, tor
 def reference(model, data: PairData, readouts: dict, k: int, batch_pairs: int) -> Reference:
     """coeff = 0 hidden states and log-probs for every pair, once (the adapter is off at coeff = 0)."""
     parts = []
-    for start in tqdm(range(0, len(data), batch_pairs), desc="reference", leave=False, disable=None):
+    for start in progress(range(0, len(data), batch_pairs), desc="reference"):
         idx = torch.arange(start, min(start + batch_pairs, len(data)))
         hp, hn, lpp, lpn = forward(model, data.batch(idx, device_of(model)), readouts, k)
         parts.append(({l: t.float().cpu() for l, t in hp.items()}, {l: t.float().cpu() for l, t in hn.items()}, lpp.cpu(), lpn.cpu()))
@@ -182,7 +182,7 @@ def train(ctx: FitContext, method) -> dict:
     st = ck.restore(tr) if cfg.resume else None
     st = st or {"step": 0, "best_val": float("inf"), "best": None, "bad": 0, "done": False, "resumed_from": None}
     t0 = time.perf_counter()
-    bar = tqdm(range(st["step"], cfg.steps), desc=f"train {method.name}", disable=None)
+    bar = progress(range(st["step"], cfg.steps), desc=f"train {method.name}", leave=True)
     with Deferred() as preempt:
         for step in bar if not st["done"] else []:
             if loop_step(tr, ck, st, step, ctx.logger, bar) or preempt.pending:

@@ -9,7 +9,6 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from steerlab.batching import Batches
 from steerlab.data import render
@@ -17,6 +16,7 @@ from steerlab.errors import ConfigError
 from steerlab.models import device_of
 from steerlab.tasks.base import Task, TaskConfig
 from steerlab.tasks.dilemma_data import DilemmaSource, all_values, labels, load_items
+from steerlab.progress import progress
 
 log = logging.getLogger(__name__)
 INSTRUCTION = 'Answer with only "My choice: Yes" or "My choice: No".'
@@ -65,7 +65,7 @@ def score(model, batches: Batches, yes: list[int], no: list[int], desc: str = "e
     dev = device_of(model)
     yes_t, no_t = torch.tensor(yes, device=dev), torch.tensor(no, device=dev)
     parts = []
-    for batch in tqdm(batches.batches, desc=desc, leave=False, disable=None):
+    for batch in progress(batches.batches, desc=desc):
         logits = model(**batch).logits
         parts.append(torch.stack(_batch_scores(logits, batch, yes_t, no_t), 1).cpu())
     cols = torch.cat(parts).numpy()
