@@ -1,6 +1,6 @@
 """Wall time per cell of the headline grid, by phase, for BENCHMARKS.md ("Headline grid").
 
-    python bench/headline_timing.py outputs/multirun/<date>/<time> [more sweep folders ...] [--skip CELL ...]
+    python bench/headline_timing.py outputs/multirun/<date>/<time> [more sweep folders ...] [--skip CELL ...] [--csv PATH]
 
 Reads every *computed* cell (reused cells cost nothing): the phase timings its summary.json records (fit =
 method fit + sign calibration, strength = iso-KL search, one eval per task, samples) and its wall time, from
@@ -69,8 +69,17 @@ def table(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out.reset_index()
 
 
-def main(folders: list[str], skip: set[str]) -> None:
+def medians(df: pd.DataFrame) -> pd.DataFrame:
+    """Per model × cell type: the cell count and the median seconds of every phase (what bench/grid_cost.py reads)."""
+    out = df.groupby(["model", "type"], sort=False)[PHASES].median()
+    out.insert(0, "cells", df.groupby(["model", "type"], sort=False).size())
+    return out.reset_index()
+
+
+def main(folders: list[str], skip: set[str], csv: str | None = None) -> None:
     df = rows(folders, skip)
+    if csv:
+        medians(df).to_csv(csv, index=False)
     print(table(df, ["model", "type"]).to_markdown(index=False))
     print()
     print(table(df, ["model", "method"]).to_markdown(index=False))
@@ -84,4 +93,6 @@ if __name__ == "__main__":
     if not args:
         sys.exit(__doc__)
     skips = {args[i + 1] for i, a in enumerate(args) if a == "--skip" and i + 1 < len(args)}
-    main([a for i, a in enumerate(args) if a != "--skip" and (i == 0 or args[i - 1] != "--skip")], skips)
+    csv = next((args[i + 1] for i, a in enumerate(args) if a == "--csv" and i + 1 < len(args)), None)
+    flags = ("--skip", "--csv")
+    main([a for i, a in enumerate(args) if a not in flags and (i == 0 or args[i - 1] not in flags)], skips, csv)

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 TINY = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5"]
-SKIP = ("seconds", "path", "dir", "code")
+SKIP = ("seconds", "path", "dir", "code", "fit_source", "fit_identity")
 
 
 def launch(repo: Path, out: Path, overrides: list[str]) -> dict:

@@ -30,7 +30,7 @@ class Lines:
     def __init__(self, iterable: Iterable[T] | None, desc: str, total: int | None, every_s: float):
         self.iterable, self.desc, self.every_s = iterable, desc, every_s
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
-        self.n, self.postfix = 0, ""
+        self.n, self.postfix, self.said_n = 0, "", 0
         self.t0 = self.said = time.monotonic()
 
     def __iter__(self) -> Iterator[T]:
@@ -51,11 +51,11 @@ class Lines:
     def say(self, now: float) -> None:
         part = f"{self.n}/{self.total} ({100 * self.n / self.total:.0f} %)" if self.total else f"{self.n}"
         log.info("%s: %s, %.0f s%s", self.desc, part, now - self.t0, f", {self.postfix}" if self.postfix else "")
-        self.said = now
+        self.said, self.said_n = now, self.n
 
     def close(self) -> None:
         now = time.monotonic()
-        if now - self.t0 >= self.every_s and self.said != now:
+        if now - self.t0 >= self.every_s and self.said_n != self.n:  # the final count, unless the last line said it
             self.say(now)
 
 

@@ -46,7 +46,7 @@ def rules() -> dict[type, dict[str, str]]:
                     "alpha": POSITIVE, "block_size": COUNT, "hidden": COUNT, "max_iter": COUNT, "seed": NONNEG, "C": POSITIVE}
     analysis_rules = {"n_null": COUNT, "max_pairs": COUNT, "n_perm": COUNT, "profile_prompts": COUNT, "n_cubes": COUNT, "overlap": FRACTION_OPEN,
                       "cluster_dims": COUNT, "min_samples": COUNT, "layer": "any"}
-    task_rules = {"limit": COUNT, "val_fraction": "[0,1)", "pmass_min": PROB}
+    task_rules = {"limit": COUNT, "val_fraction": "[0,1)", "pmass_min": PROB, "tokens": COUNT}
     for schema in {s for s, _ in METHODS.values()}:  # a method's own file may give a field its range: field(metadata={"range": …})
         table[schema] = {f: own_rule(schema, f) or method_rules[f] for f in numeric_fields(schema) if own_rule(schema, f) or f in method_rules}
     for schema, *_ in ANALYSES.values():

@@ -76,7 +76,10 @@ def first_values(params: dict, grids: list[dict], skip: set[str]) -> list[str]:
 def test_every_sweep_file_runs_as_a_tiny_multirun(path, tmp_path):
     ld = loader()
     cfg = ld.load_configuration(path.stem, overrides=[], run_mode=RunMode.MULTIRUN)
-    small = [*QUICK, "train.steps=2", "train.val_every=0", "data.max_pairs=16", "eval.samples=0", "logger=none", "strength.max_evals=2"]
+    quick = [o for o in QUICK if not o.startswith("evals.builtin.") or "builtin" in cfg.evals]
+    small = [*quick, "train.steps=2", "train.val_every=0", "data.max_pairs=16", "eval.samples=0", "logger=none", "strength.max_evals=2"]
+    if "sentiment" in cfg.evals:  # a few short replies
+        small += ["evals.sentiment.limit=8", "evals.sentiment.tokens=4"]
     if "truthfulqa" in cfg.evals:  # the questions written for the tests, so the shared data is not needed
         small.append(f"evals.truthfulqa.path={write_csv(tmp_path / 'tqa.csv')}")
     args = first_values(*swept(cfg), skip={o.split("=")[0] for o in small})

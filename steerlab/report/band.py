@@ -3,6 +3,13 @@
 For each context (the swept keys other than the method and the seed, e.g. model or KL target), the band of a
 metric is mean ± 2 sd over the `random` cells of that context (one per seed; at least 2 seeds). A setting
 *clears* the band when the lower end of its Gain CI lies above the band's upper edge.
+
+The **cone** test (SPEC §9) reads the same random cells as a null distribution of the signed Effect: a setting's
+empirical p-value is p = (1 + #{random directions whose Effect ≥ the setting's}) / (N + 1) for each seed; for the
+mean Effect over a setting's n seeds, the null is the means of every n of the N directions (drawn without
+replacement: all subsets, or 20 000 seeded random ones when there are more); the verdict reads that p and is `beats random` (p < 0.05), `wrong way` (p > 0.95) or
+`indistinguishable`. With N directions p cannot fall below 1 / (N + 1): a cone of fewer than 20 can never say
+`beats random` at 0.05. Gain is not read.
 """
 from __future__ import annotations
 
@@ -45,6 +52,73 @@ def bands(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, Band]:
     return out
 
 
+ALPHA = 0.05
+
+
+def cone_p(value: float, null) -> float:
+    """Empirical one-sided p of `value` against the random directions' Effects `null`: (1 + #{null ≥ value}) / (N + 1)."""
+    null = np.asarray(null, dtype=float)
+    null = null[np.isfinite(null)]
+    if not len(null) or not np.isfinite(value):
+        return float("nan")
+    return float((1 + np.sum(null >= value)) / (len(null) + 1))
+
+
+def cone_p_mean(value: float, null, n: int, cap: int = 20_000) -> float:
+    """p of a mean over `n` seeds against the means of `n` random directions drawn without replacement from `null`."""
+    from itertools import combinations
+    from math import comb
+
+    null = np.asarray(null, dtype=float)
+    null = null[np.isfinite(null)]
+    if n <= 1 or len(null) < n:
+        return cone_p(value, null)
+    if comb(len(null), n) <= cap:
+        means = np.array([null[list(idx)].mean() for idx in combinations(range(len(null)), n)])
+    else:
+        rng = np.random.default_rng(0)
+        means = np.array([rng.choice(null, n, replace=False).mean() for _ in range(cap)])
+    return cone_p(value, means)
+
+
+def cone_verdict(p: float) -> str:
+    if not np.isfinite(p):
+        return "(no cone)"
+    return "beats random" if p < ALPHA else "wrong way" if p > 1 - ALPHA else "indistinguishable"
+
+
+def cones(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, np.ndarray]:
+    """{context: the Effects of its finished random cells} (contexts with < 2 have none)."""
+    done = frame[frame["status"].isin(["computed", "reused"]) & frame["effect"].notna() & (frame["method"] == NULL_METHOD)]
+    contexts = [context_of(row, keys) for _, row in done.iterrows()]
+    out = {}
+    for ctx in dict.fromkeys(contexts):
+        effects = done.loc[[c == ctx for c in contexts], "effect"].astype(float).to_numpy()
+        if len(effects) >= 2:
+            out[ctx] = effects
+    return out
+
+
+def mark_cone(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Add cone_n, cone_p (of the mean Effect over seeds, against means of as many directions), cone_p_seeds (each seed's
+    p against single directions) and vs_random (the verdict, from cone_p)."""
+    found = cones(frame, keys)
+    group_keys = [k for k in keys if k != "seed"]
+    done = frame[frame["status"].isin(["computed", "reused"]) & frame["effect"].notna()]
+    ns, ps, seeds, verdicts = [], [], [], []
+    for _, row in table.iterrows():
+        null = found.get(context_of(row, keys))
+        ns.append(0 if null is None else len(null))
+        if null is None or row.get("method") == NULL_METHOD:
+            ps.append(np.nan), seeds.append(""), verdicts.append("(null)" if null is not None else "(no cone)")
+            continue
+        mine = done[np.logical_and.reduce([done[k].astype(str) == str(row[k]) for k in group_keys])] if group_keys else done
+        p = cone_p_mean(float(row["effect_mean"]), null, int(mine["effect"].notna().sum()))
+        ps.append(p), verdicts.append(cone_verdict(p))
+        seeds.append(" / ".join(f"{cone_p(float(e), null):.3g}" for e in mine["effect"]))
+    return table.assign(cone_n=ns, cone_p=ps, cone_p_seeds=seeds, vs_random=verdicts)
+
+
 def mark(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Add band columns to the aggregated table: band_gain_high, band_effect_low, band_effect_high, band_n and
     clears_band (yes / NO / (null) / (no band))."""
@@ -63,8 +137,8 @@ def mark(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str]) -> pd.DataFr
             verdicts.append("(null)")
         else:
             verdicts.append("yes" if float(row["ci_low"]) > band.high["gain"] else "NO")
-    return table.assign(band_gain_high=highs, band_effect_low=effect_lows, band_effect_high=effect_highs, band_n=ns,
-                        clears_band=verdicts)
+    return mark_cone(table.assign(band_gain_high=highs, band_effect_low=effect_lows, band_effect_high=effect_highs, band_n=ns,
+                                  clears_band=verdicts), frame, keys)
 
 
 def only(found: dict[tuple, Band]) -> Band | None:

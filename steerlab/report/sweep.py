@@ -221,6 +221,9 @@ def table_markdown(table: pd.DataFrame, keys: list[str]) -> str:
         "KL reached (+/−)": [f"{fmt(float(p))} / {fmt(float(m))}" for p, m in zip(table["kl_plus_mean"], table["kl_minus_mean"])],
         "edge hits": table["bracket_hits"],
         "clears random band": table["clears_band"],
+        "p vs random cone (N)": [f"{fmt(float(p))} ({n})" if n else "—" for p, n in zip(table["cone_p"], table["cone_n"])],
+        "p per seed": table["cone_p_seeds"],
+        "verdict (cone)": table["vs_random"],
         "computed/reused": [f"{c}/{r}" for c, r in zip(table["computed"], table["reused"])],
     })
     return shown.to_markdown(index=False)
@@ -230,9 +233,15 @@ def band_text(table: pd.DataFrame, keys: list[str]) -> list[str]:
     """Plain words on the random band: which settings clear it and which do not."""
     if not table["clears_band"].isin(["yes", "NO"]).any():
         return ["No random band: run `adapter=random` with at least 2 seeds in the same sweep (e.g. `sweeps/baselines.yaml`)."]
-    names = lambda verdict: ", ".join(f"`{label_of(r, keys)}`" for _, r in table.iterrows() if r["clears_band"] == verdict) or "none"  # noqa: E731
-    return [f"**Random band** (mean ± 2 sd over random seeds at the same KL budget): a setting clears it when the lower end of its "
-            f"Gain 95% CI is above the band's upper edge. Clears: {names('yes')}. Does **not** clear: {names('NO')}."]
+    names = lambda col, verdict: ", ".join(f"`{label_of(r, keys)}`" for _, r in table.iterrows() if r[col] == verdict) or "none"  # noqa: E731
+    n = int(table["cone_n"].max())
+    small = f" With {n} directions p cannot go below {1 / (n + 1):.3g}: run at least 20." if n < 20 else ""
+    return [f"**Random cone** ({n} random directions at the same KL budget): p = (1 + #directions with Effect ≥ the setting's) / "
+            f"(N + 1), on the mean Effect over seeds. Beats random (p < 0.05): {names('vs_random', 'beats random')}. Moves the eval "
+            f"the wrong way (p > 0.95): {names('vs_random', 'wrong way')}. Indistinguishable: {names('vs_random', 'indistinguishable')}.{small}",
+            "",
+            f"**Random band** (mean ± 2 sd over random seeds at the same KL budget): a setting clears it when the lower end of its "
+            f"Gain 95% CI is above the band's upper edge. Clears: {names('clears_band', 'yes')}. Does **not** clear: {names('clears_band', 'NO')}."]
 
 
 SPLIT = ("model",)  # swept keys that get their own section: numbers of different models never share a table or plot

@@ -9,11 +9,13 @@ from steerlab.errors import ConfigError
 from steerlab.registry import Registry
 from steerlab.tasks.base import Task
 from steerlab.tasks.dilemmas import DilemmaConfig, DilemmaTask
+from steerlab.tasks.sentiment import SentimentConfig, SentimentTask
 from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask
 
 TASKS = Registry("task", {
     "dilemmas": (DilemmaConfig, DilemmaTask),
     "truthfulqa": (TruthfulQAConfig, TruthfulQATask),
+    "sentiment": (SentimentConfig, SentimentTask),
 }, key="task")
 
 

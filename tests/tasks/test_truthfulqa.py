@@ -15,6 +15,7 @@ from steerlab.methods.registry import build
 from steerlab.steering import steer, steered_prompt
 from steerlab.tasks.registry import TASKS
 from steerlab.tasks.dilemmas import DilemmaConfig, DilemmaTask
+from steerlab.tasks.sentiment import SentimentConfig, SentimentTask
 from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask, from_csv, from_hub_rows
 
 from tests.helpers import QUESTIONS, SHARED_DATA, write_csv
@@ -37,6 +38,8 @@ def mean_method(tiny, tiny_ctx):
 def make_task(kind: str, csv, limit=None):
     if kind == "dilemmas":
         return DilemmaTask("builtin", DilemmaConfig(pmass_min=0.0), limit or 4, 0.25)
+    if kind == "sentiment":
+        return SentimentTask("sentiment", SentimentConfig(tokens=6), limit or 6, 0.25)
     return TruthfulQATask("truthfulqa", TruthfulQAConfig(path=str(csv)), limit, 0.25)
 
 

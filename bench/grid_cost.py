@@ -1,0 +1,70 @@
+"""What a grid costs on the 2-core machine with and without the fit cache, from measured per-cell phase timings.
+
+    python bench/grid_cost.py [bench/data/headline_phases_issue12.csv]
+
+The CSV holds, per model × cell type, the median seconds of each phase of a computed cell (`python
+bench/headline_timing.py SWEEP... --csv PATH` writes it; the file in bench/data/ holds the issue-12 headline grid's
+medians, 2026-11-22, the tables in BENCHMARKS.md). A cell's cost is modelled from them:
+
+  fresh cell     = overhead + fit + strength + Σ_tasks eval × (coefficients / 3) + samples
+  cached fit     = overhead + Σ_tasks eval × (new coefficients / 3) + samples      (fit, calibration, old rows reused)
+  overhead       = wall − (fit + strength + Σ eval + samples)                        (start-up, model load, outputs)
+
+(the measured evals ran 3 coefficients, so one coefficient costs a third of a task's eval). The grid is the one
+issue 25 asks for, as far as its pieces exist today: the headline grid's cells (prompt ×1, mean / pca / svd_delta /
+probe / jacobian × 3 seeds, ipissa / lora / dora × 3 seeds) with a 20-direction random cone instead of 5, every
+cell on the ladder c ∈ {0, ±0.25, ±0.5, ±1, ±2, ±4} (11 coefficients), on builtin and TruthfulQA, both models. It
+is grown from the finished headline grid (3 coefficients, random seeds 0–4): today every cell's identity changes
+and everything is recomputed; with the fit cache a finished cell's fit, calibration and rows at −1, 0, 1 are
+reused and only its 8 new coefficients are evaluated, while the 15 new random directions per model are computed in
+full. Prints hours of wall time (each cell uses both cores) per model and in all.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+TASKS = ("builtin/eval_seconds", "truthfulqa/eval_seconds")
+MEASURED_COEFFS = 3
+LADDER = 11  # c = 0, ±0.25, ±0.5, ±1, ±2, ±4
+HEADLINE = {"prompt": 1, "random": 5, "vector": 15, "trained": 9}  # cells per model (sweeps/headline.yaml)
+VALIDITY = {"prompt": 1, "random": 20, "vector": 15, "trained": 9}  # the same with a 20-direction cone
+
+
+def costs(row: pd.Series) -> dict[str, float]:
+    evals = sum(row[t] for t in TASKS)
+    overhead = row["wall_seconds"] - (row["fit_seconds"] + row["strength_seconds"] + evals + row["samples_seconds"])
+    per_coeff = evals / MEASURED_COEFFS
+    return {
+        "fresh": overhead + row["fit_seconds"] + row["strength_seconds"] + per_coeff * LADDER + row["samples_seconds"],
+        "cached": overhead + per_coeff * (LADDER - MEASURED_COEFFS) + row["samples_seconds"],
+    }
+
+
+def grid(phases: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for model, rows in phases.groupby("model", sort=False):
+        before = after = 0.0
+        for kind, n in VALIDITY.items():
+            c = costs(rows.set_index("type").loc[kind])
+            old = min(n, HEADLINE[kind])  # cells the finished headline grid already fitted
+            before += n * c["fresh"]
+            after += old * c["cached"] + (n - old) * c["fresh"]
+        out.append({"model": model, "cells": sum(VALIDITY.values()), "before h": before / 3600, "after h": after / 3600,
+                    "after / before": after / before})
+    table = pd.DataFrame(out)
+    total = {"model": "both", "cells": table["cells"].sum(), "before h": table["before h"].sum(), "after h": table["after h"].sum()}
+    total["after / before"] = total["after h"] / total["before h"]
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+
+
+def main(path: str) -> None:
+    phases = pd.read_csv(path)
+    print(f"phases from {path}; ladder {LADDER} coefficients, cone {VALIDITY['random']} directions, tasks {', '.join(t.split('/')[0] for t in TASKS)}")
+    print(grid(phases).to_markdown(index=False, floatfmt=".2f"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parent / "data" / "headline_phases_issue12.csv"))
