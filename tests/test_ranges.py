@@ -21,7 +21,7 @@ def sections():
     out += [([], f"{g}.", s) for g, s in GROUP_SCHEMAS.items()]
     out += [([f"adapter={n}"], "adapter.", s) for n, (s, _) in METHODS.items()]
     out += [([f"analysis={n}"], "analysis.", s) for n, (s, *_) in ANALYSES.items() if n != "none"]
-    tasks = {"dilemmas": "builtin", "truthfulqa": "truthfulqa"}
+    tasks = {"dilemmas": "builtin", "truthfulqa": "truthfulqa", "sentiment": "sentiment"}
     out += [([f"evals=[{tasks[k]}]"], f"evals.{tasks[k]}.", s) for k, (s, _) in TASKS.items()]
     return out
 
