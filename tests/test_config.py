@@ -56,7 +56,7 @@ def test_schema_rejects_wrong_type_and_unknown_key():
         (["layers.start=99", "model=tiny_llama"], "layers.start=99"),
         (["evals=[daily_dilemmas]", "evals.daily_dilemmas.path=/missing.csv", "model=tiny_llama"], "/missing.csv"),
         (["evals=[builtin,truthfulqa]", "evals.truthfulqa.path=/missing.csv", "model=tiny_llama"], "evals.truthfulqa.path: no such file /missing.csv"),
-        (["evals=[builtin,nope]", "model=tiny_llama"], "Could not load 'evals/nope'. (available: builtin, daily_dilemmas, truthfulqa)"),
+        (["evals=[builtin,nope]", "model=tiny_llama"], "Could not load 'evals/nope'. (available: builtin, daily_dilemmas, sentiment, truthfulqa)"),
         (["evals=[truthfulqa]", "evals.truthfulqa.task=nope", "model=tiny_llama"], "evals.truthfulqa.task='nope': unknown task"),
         (["eval.limit=0", "model=tiny_llama"], "eval.limit=0"),
         (["evals.builtin.limit=-5", "model=tiny_llama"], "evals.builtin.limit=-5"),
