@@ -45,12 +45,13 @@ MODEL_BOOKKEEPING = ("cache_dir",)  # where a converted model is kept, not what 
 MARKER = "COMPLETE"
 
 
+def plain(node):
+    """A config section resolved to plain data, enums as their values (stable text to hash across Python versions)."""
+    return OmegaConf.to_container(node, resolve=True, enum_to_str=True) if OmegaConf.is_config(node) else node
+
+
 def digest(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def plain(node):
-    return OmegaConf.to_container(node, resolve=True, enum_to_str=True) if OmegaConf.is_config(node) else node
 
 
 @lru_cache(maxsize=1)
@@ -168,8 +169,7 @@ class FitEntry:
         (tmp / "fit.json").write_text(json.dumps(record, indent=2, default=str))
         sizes = {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
         (tmp / MARKER).write_text(json.dumps({"files": sizes}))
-        shutil.rmtree(self.folder, ignore_errors=True)  # a refit (reuse=false) replaces the entry and what was computed with it
-        os.replace(tmp, self.folder)
+        publish(tmp, self.folder)  # a refit (reuse=false) replaces the entry and what was computed with it
 
     # --- what is computed with it --------------------------------------------------------------
     def strength_path(self, key: str) -> Path:
@@ -177,6 +177,12 @@ class FitEntry:
 
     def rows_path(self, key: str) -> Path:
         return self.folder / "evals" / f"{key}.parquet"
+
+
+def publish(tmp: Path, folder: Path) -> None:
+    """Move a finished temporary folder onto `folder`, replacing what was there (readers see the old one or the new one)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
 
 
 def write_atomic(path: Path, write) -> None:
@@ -269,8 +275,7 @@ class FitCache:
         if missing:
             new = evaluate_fn(missing)
             cached = pd.concat([cached, new], ignore_index=True) if len(cached) else new
-            merged = cached
-            write_atomic(path, lambda tmp: merged.to_parquet(tmp))
+            write_atomic(path, cached.to_parquet)
         parts = [cached[cached["coeff"] == c] for c in coeffs]  # a fresh run concatenates coefficients in this order
         return pd.concat(parts, ignore_index=True), reused
 
@@ -312,8 +317,7 @@ def kl_probe(cfg: DictConfig, model, tok):
     save_file(tensors, tmp / "probe.safetensors")
     (tmp / "probe.json").write_text(json.dumps({"users": users, "tokens": cfg.strength.tokens, "model": cfg.model.name}))
     (tmp / MARKER).write_text("")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    publish(tmp, folder)
     log.info("KL probe built in %.1f s and stored in %s", time.perf_counter() - t0, folder)
     return probe
 
