@@ -52,6 +52,20 @@ def slope_test(wide: pd.DataFrame) -> dict:
     return {"slope_mean": float(slopes.mean()), "t": float(res.statistic), "p": float(res.pvalue)}
 
 
+def steerability(wide: pd.DataFrame) -> dict:
+    """Per-item steerability (SPEC §10): each item's least-squares slope of y on c over every coefficient (with
+    −1, 0, +1 alone: (y(+1) − y(−1)) / 2), the share of items whose slope is below 0 — against the calibrated sign,
+    *anti-steerable* — and the spread of the slopes (sd and interquartile range)."""
+    if not len(wide):
+        return {"anti_steerable": float("nan"), "slope_sd": float("nan"), "slope_iqr": float("nan")}
+    c = np.asarray(wide.columns, dtype=float) - np.mean(np.asarray(wide.columns, dtype=float))
+    y = wide.to_numpy(dtype=float)
+    slopes = (y - y.mean(1, keepdims=True)) @ c / (c @ c)
+    q1, q3 = np.percentile(slopes, [25, 75])
+    return {"anti_steerable": float((slopes < 0).mean()), "slope_sd": float(slopes.std(ddof=1)) if len(slopes) > 1 else float("nan"),
+            "slope_iqr": float(q3 - q1)}
+
+
 def bootstrap_gain(wide: pd.DataFrame, dnll: float, cfg: MetricConfig, seed: int) -> tuple[float, float]:
     """Percentile CI of Gain over items (ΔNLL held at its point estimate: it is a property of all eval prompts)."""
     if len(wide) < 3:
@@ -88,6 +102,7 @@ def summarize(wide_all: pd.DataFrame, results: pd.DataFrame, cfg: MetricConfig, 
         "delta_nll": dnll,
         **{f"NLL({c:+g})": v for c, v in nll.items()},
         **slope_test(wide),
+        **steerability(wide),
         "n_items": int(len(wide)),
         "n_labelled": int(len(wide_all)),
         "coverage": float(len(wide) / len(wide_all)) if len(wide_all) else float("nan"),

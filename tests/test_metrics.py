@@ -97,3 +97,14 @@ def test_side_effects_and_bootstrap_ci():
     assert "loyalty" in set(table["value"])
     assert s["side_effects"] == pytest.approx(0.5)  # loyalty moves like the to_do items: |(S(+1)-S(-1))/2| = 0.5
     assert s["gain_ci_low"] <= s["gain"] <= s["gain_ci_high"]
+
+
+def test_steerability_counts_items_moving_against_the_calibrated_sign():
+    from steerlab.metrics import steerability
+
+    ladder = pd.DataFrame({-2.0: [-2.0, 2.0, 0.0, -1.0], -1.0: [-1.0, 1.0, 0.0, -0.5], 0.0: [0.0, 0.0, 0.0, 0.0], 1.0: [1.0, -1.0, 0.0, 0.5],
+                           2.0: [2.0, -2.0, 0.0, 1.0]})  # slopes 1, −1, 0, 0.5: one item against the sign, one flat
+    out = steerability(ladder)
+    assert out["anti_steerable"] == 0.25 and out["slope_sd"] == pytest.approx(np.std([1, -1, 0, 0.5], ddof=1))
+    three = ladder[[-1.0, 0.0, 1.0]]  # with −1, 0, +1 alone the slope is (y(+1) − y(−1)) / 2
+    assert steerability(three)["anti_steerable"] == 0.25 and steerability(three)["slope_iqr"] == pytest.approx(np.subtract(*np.percentile([1, -1, 0, 0.5], [75, 25])))

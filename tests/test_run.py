@@ -153,6 +153,6 @@ def test_native_strength_reproduces_the_pre_iso_kl_summary(tmp_path, adapter):
     assert summary["strength_scale"] == 1.0 and summary["strength_mode"] == "native"
     for key, want in PINNED[adapter].items():
         got = summary[key if key.startswith("calibration") else f"builtin/{key}"]
-        # float32 models: another CPU's kernels (AVX2 here, AVX-512 where these were pinned) round differently, which moves
+        # float32 models: another CPU's kernels (AVX2 on the machine of 2026-12-02) round differently from where these were pinned: that moves
         # these small log-odds by ~1e-7 absolute (up to 1e-3 relative where they nearly cancel, as in Effect and t)
         assert got == pytest.approx(want, rel=2e-3, abs=1e-5), key

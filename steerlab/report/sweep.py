@@ -27,6 +27,7 @@ from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only
 from steerlab.reuse import load_json, read_status  # noqa: E402
 
 METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "kl_target", "strength_scale",
+           "anti_steerable", "slope_sd",
            "kl_larger", "kl_smaller", "kl_plus_is_larger"]  # the last three per cell, from kl_plus / kl_minus (see kl_sides)
 RUN_WIDE = ("kl_plus", "kl_minus", "kl_target", "strength_scale", "method", "strength_bracket_hit")  # summary keys shared by every task of a run
 PER_COEFF = ("S(", "NLL(", "MC1(", "MC2(")  # per-coefficient columns, averaged over seeds
@@ -213,6 +214,7 @@ def table_markdown(table: pd.DataFrame, keys: list[str]) -> str:
         "Gain 95% CI": [f"{fmt(float(lo))} to {fmt(float(hi))} ({kind})" for lo, hi, kind in zip(table["ci_low"], table["ci_high"], table["ci_kind"])],
         "Effect": [pm(m, s) for m, s in zip(table["effect_mean"], table["effect_sd"])],
         "ΔNLL": [pm(m, s) for m, s in zip(table["delta_nll_mean"], table["delta_nll_sd"])],
+        "anti-steerable": [pm(m, s) for m, s in zip(table["anti_steerable_mean"], table["anti_steerable_sd"])],
         "val Gain": [pm(m, s) for m, s in zip(table["val_gain_mean"], table["val_gain_sd"])],
         **({"MC1 (−1 / 0 / +1)": [" / ".join(fmt(float(r[f"MC1({c})"])) for c in ("-1", "+0", "+1")) for _, r in table.iterrows()]}
            if "MC1(+1)" in table and table["MC1(+1)"].notna().any() else {}),
