@@ -34,7 +34,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab.errors import ConfigError
-from steerlab.reuse import BOOKKEEPING, Claim, code_version, source_hash, writable
+from steerlab.reuse import BOOKKEEPING, Claim, code_version, dump_json, load_json, source_hash, writable
 
 log = logging.getLogger(__name__)
 # Modules that never run while a method fits (evaluation, strength, reports, orchestration, this cache): editing them
@@ -237,7 +237,7 @@ class FitCache:
         path = self.entry.strength_path(self.strength_key())
         if path.is_file() and not self.fresh:
             try:
-                info = json.loads(path.read_text())
+                info = load_json(path)
                 method.scale = float(info["strength_scale"])
                 method.meta.update(strength={k: v for k, v in info.items() if k != "strength_seconds"})
                 log.info("strength reused: k = %.6g from %s", method.scale, path)
@@ -245,7 +245,8 @@ class FitCache:
             except (OSError, ValueError, KeyError) as e:
                 log.warning("fit cache: strength entry %s unreadable (%s); calibrating again", path, e)
         info = calibrate_fn()
-        write_atomic(path, lambda tmp: tmp.write_text(json.dumps(info, allow_nan=True)))  # floats round-trip exactly through JSON
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dump_json(path, info)  # strict JSON, atomic; finite floats round-trip exactly, NaN comes back through `nonfinite`
         return {**info, "strength_reused": False}
 
     def rows_key(self, task, items: pd.DataFrame) -> str:
