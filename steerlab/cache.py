@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # Modules that never run while a method fits (evaluation, strength, reports, orchestration, this cache): editing them
 # keeps every fit identity, so cached fits survive changes to how they are evaluated.
 FIT_CODE_SKIP = ("report", "sweeper.py", "run.py", "cli.py", "api.py", "export.py", "analysis", "tasks", "metrics.py", "strength.py",
-                 "generate.py", "likelihood.py", "plots.py", "cache.py", "reuse.py", "messages.py", "progress.py", "log.py")
+                 "generate.py", "likelihood.py", "plots.py", "ladder.py", "cache.py", "reuse.py", "messages.py", "progress.py", "log.py")
 MODEL_BOOKKEEPING = ("cache_dir",)  # where a converted model is kept, not what it computes
 MARKER = "COMPLETE"
 
@@ -261,20 +261,30 @@ class FitCache:
         computed by `evaluate_fn(missing)` and added to the cache."""
         if not self.on:
             return evaluate_fn(coeffs), []
-        path = self.entry.rows_path(self.rows_key(task, items))
+        return self.per_coeff(self.entry.rows_path(self.rows_key(task, items)), coeffs, evaluate_fn, task.name)
+
+    def walk_rows(self, tokens: int):
+        """`measure(coeffs, fn)` for steerlab.ladder.walk: the ladder's rungs of this fit and calibration, cached per coefficient."""
+        if not self.on:
+            return None
+        key = digest({"strength": self.strength_key(), "tokens": tokens, "code": code_of(self.cfg)})
+        return lambda coeffs, fn: self.per_coeff(self.entry.folder / "ladder" / f"{key}.parquet", coeffs, fn, "ladder")[0]
+
+    def per_coeff(self, path: Path, coeffs: list[float], compute_fn, what: str) -> tuple[pd.DataFrame, list[float]]:
+        """Rows by coefficient stored at `path`: read the cached coefficients, compute and add the missing ones."""
         cached = pd.DataFrame()
         if path.is_file() and not self.fresh:
             try:
                 cached = pd.read_parquet(path)
             except Exception as e:  # noqa: BLE001 - a truncated parquet raises the library's own error types
-                log.warning("fit cache: task rows %s unreadable (%s); evaluating again", path, e)
+                log.warning("fit cache: %s rows %s unreadable (%s); computing again", what, path, e)
         have = set(cached["coeff"].tolist()) if len(cached) else set()
         missing = [c for c in coeffs if c not in have]
         reused = [c for c in coeffs if c in have]
         if reused:
-            log.info("%s: rows at c = %s reused from %s", task.name, ", ".join(f"{c:+g}" for c in reused), path)
+            log.info("%s: rows at c = %s reused from %s", what, ", ".join(f"{c:+g}" for c in reused), path)
         if missing:
-            new = evaluate_fn(missing)
+            new = compute_fn(missing)
             cached = pd.concat([cached, new], ignore_index=True) if len(cached) else new
             write_atomic(path, cached.to_parquet)
         parts = [cached[cached["coeff"] == c] for c in coeffs]  # a fresh run concatenates coefficients in this order

@@ -131,6 +131,12 @@ class EvalConfig:
     samples: int = 6  # steered text samples: this many prompts, greedy, at c = -1, 0, +1 (0 = none)
     sample_tokens: int = 48  # new tokens per sample
     sample_prompts: str = "builtin"  # 'builtin' or a path to a JSON list of prompts
+    # dose-response walked to incoherence (SPEC §10-§11, steerlab/ladder.py): rungs m > 0 in units of the iso-KL scale;
+    # KL and coherence are measured at c = ±m outward from 0, each side stops at its first incoherent rung, and tasks
+    # are scored at every coherent rung (and at eval.coeffs). [] = no walk.
+    ladder: List[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0])
+    coherence_nll: Optional[float] = None  # nats/token; null = the mismatched base continuations' NLL (measured per model)
+    coherence_distinct: float = 0.5  # incoherent below this fraction of the base continuations' distinct-2
 
 
 class StrengthMode(str, Enum):
@@ -205,6 +211,7 @@ class Config:
     fit_cache: bool = True  # fitted methods, their strength calibrations, task rows and KL probes are kept and reused (steerlab.cache)
     fit_cache_dir: str = "outputs/fits"  # where (conf/config.yaml sets it under STEERLAB_OUTPUTS)
     code_version: str = "auto"  # auto: identities include a hash of the computing source; a label pins it (see reuse.py)
+    cone_min: int = 0  # a multirun refuses to start with fewer random directions than this per (model, pairs, evals) cone; 0 = no rule
     experiment: Any = None
     analysis: Any = None  # validated by steerlab.analysis (each analysis has its own dataclass)
 

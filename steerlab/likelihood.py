@@ -9,11 +9,24 @@ offset irrelevant, so the scores equal those of full prefix + continuation seque
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
 from steerlab.models import device_of
 from steerlab.progress import progress
+
+
+def cache_of(output):
+    """The KV cache of a forward pass: `cache` (transformers ≥ 5.2x), else the older `past_key_values`."""
+    return output["cache"] if "cache" in output else output.past_key_values
+
+
+def cache_arg(model) -> str:
+    """The forward keyword that takes a KV cache: `cache` where the model has it (`past_key_values` is deprecated
+    there and goes in transformers 5.40), else `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 class Continuations:
@@ -50,7 +63,7 @@ class Continuations:
         head = {k: v.to(dev) for k, v in head.items()}
         first = model(**head, use_cache=True, logits_to_keep=1)
         rows = torch.as_tensor([chunk.index(int(self.owner[j])) for j in idx], device=dev)  # prefix row of each continuation
-        cache = first.past_key_values
+        cache = cache_of(first)
         cache.reorder_cache(rows)
         lens = torch.as_tensor([len(self.conts[j]) for j in idx], device=dev)
         width = int(lens.max())
@@ -63,6 +76,6 @@ class Continuations:
         start = first.logits[:, -1].float().log_softmax(-1)[rows].gather(1, ids[:, :1]).squeeze(1)  # first token, from the prefix
         if width == 1:
             return start.cpu().numpy()
-        logits = model(input_ids=ids, attention_mask=mask, past_key_values=cache, logits_to_keep=width).logits[:, :-1].float()
+        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=width, **{cache_arg(model): cache}).logits[:, :-1].float()
         lp = logits.gather(-1, ids[:, 1:, None]).squeeze(-1) - logits.logsumexp(-1)  # [rows, width - 1]
         return (start + (lp * cont_mask[:, 1:]).sum(1)).cpu().numpy()

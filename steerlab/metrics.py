@@ -116,4 +116,6 @@ def validation(wide_all: pd.DataFrame, results: pd.DataFrame) -> dict:
         return {"val_gain": float("nan"), "val_n_items": int(len(wide))}
     dnll, _ = delta_nll(results)
     c = core(wide, dnll)
-    return {"val_gain": c["gain"], "val_effect": c["effect"], "val_rho": c["rho"], "val_delta_nll": dnll, "val_n_items": int(len(wide))}
+    t = slope_test(wide)
+    return {"val_gain": c["gain"], "val_effect": c["effect"], "val_rho": c["rho"], "val_delta_nll": dnll, "val_n_items": int(len(wide)),
+            "val_t": t["t"], "val_p": t["p"]}

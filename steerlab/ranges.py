@@ -29,7 +29,7 @@ def rules() -> dict[type, dict[str, str]]:
     from steerlab.tasks.registry import TASKS
 
     table: dict[type, dict[str, str]] = {
-        Config: {"seed": NONNEG},
+        Config: {"seed": NONNEG, "cone_min": NONNEG},
         ModelConfig: {"batch_size": COUNT},
         TinyConfig: {k: COUNT for k in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads", "vocab_size")},
         LayersConfig: {"start": "any", "end": "any", "loss": "any"},
@@ -37,7 +37,8 @@ def rules() -> dict[type, dict[str, str]]:
         TrainConfig: {"steps": COUNT, "batch_pairs": COUNT, "grad_accum": COUNT, "max_grad_norm": POSITIVE, "val_every": NONNEG,
                       "patience": COUNT, "checkpoint_every": NONNEG, "diverge_factor": ">1"},
         DataConfig: {"max_pairs": NONNEG, "val_fraction": FRACTION_OPEN, "readout_tokens": COUNT},
-        EvalConfig: {"limit": COUNT, "val_fraction": "[0,1)", "batch_size": COUNT, "samples": NONNEG, "sample_tokens": COUNT},
+        EvalConfig: {"limit": COUNT, "val_fraction": "[0,1)", "batch_size": COUNT, "samples": NONNEG, "sample_tokens": COUNT,
+                     "coherence_nll": POSITIVE, "coherence_distinct": "(0,1]"},
         StrengthConfig: {"target": POSITIVE, "tokens": COUNT, "k_min": POSITIVE, "k_max": POSITIVE, "rtol": FRACTION_OPEN, "max_evals": ">=2",
                          "batch_size": COUNT},
         MetricConfig: {"n_boot": COUNT, "ci": FRACTION_OPEN, "side_min_items": COUNT},

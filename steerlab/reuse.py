@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from steerlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
-NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "experiment", "code_version", "fit_cache", "fit_cache_dir")  # plus the shorthands
+NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "experiment", "code_version", "fit_cache", "fit_cache_dir", "cone_min")  # plus the shorthands
 TRAINED_ONLY = ("train", "loss_space")
 BOOKKEEPING = ("resume", "checkpoint_every", "diverge_factor")  # train keys that never change a finished result
 

@@ -1,6 +1,7 @@
 """Orchestration of one experiment: validate, load, fit, calibrate, evaluate, score, write, log."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -55,6 +56,7 @@ class Plan:
     coeffs: list[float]
     analysis: tuple = (None, None)  # (typed config, function) when analysis != none
     sample_prompts: list[str] = field(default_factory=list)  # steered text samples (eval.samples of them)
+    ladder: list[float] = field(default_factory=list)  # rungs m > 0 walked at c = ±m (steerlab.ladder); [] = none
 
 
 def seed_everything(seed: int) -> None:
@@ -98,6 +100,9 @@ def prepare(cfg: DictConfig) -> Plan:
         raise ConfigError(f"eval.coeffs={list(cfg.eval.coeffs)} must include -1, 0 and 1")
     method = build(cfg.adapter)
     method.check_coeffs(coeffs)
+    from steerlab import ladder
+
+    rungs = ladder.check(cfg.eval.ladder, coeffs) if method.scalable else []
     task_plans = [plan_task(t) for t in build_all(cfg)]
     load_suffixes(cfg.data.suffixes)
     from steerlab import strength
@@ -108,7 +113,7 @@ def prepare(cfg: DictConfig) -> Plan:
     from steerlab.analysis.registry import build as build_analysis
 
     plan = Plan(method, task_plans, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth),
-                coeffs, build_analysis(cfg.get("analysis")), samples)
+                coeffs, build_analysis(cfg.get("analysis")), samples, rungs)
     method.check_layers(plan.steer_layers, plan.loss_layers)
     return plan
 
@@ -251,25 +256,59 @@ def context(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None
 def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     """Fit (or load the cached fit), calibrate the strength, evaluate every task, write the outputs (steerlab.cache
     keeps what was computed, so a later run computes only what is new)."""
+    from steerlab import ladder
     from steerlab.cache import FitCache, kl_probe
     from steerlab.fitting import fit
     from steerlab.strength import calibrate_strength, strength_line
 
     model, tok = models.load(cfg.model, cfg.seed)
     cache = FitCache(cfg, folder)
+    probe = functools.cache(lambda: kl_probe(cfg, model, tok))
     plan.method, fit_info = cache.fitted(plan.method, lambda: fit(plan.method, context(cfg, plan, model, tok, logger, folder)))
-    fit_info.update(cache.calibrated(plan.method, lambda: calibrate_strength(model, tok, plan.method, cfg.strength, kl_probe(cfg, model, tok))))
+    fit_info.update(cache.calibrated(plan.method, lambda: calibrate_strength(model, tok, plan.method, cfg.strength, probe())))
     log.info(strength_line(fit_info))
     save(plan.method, folder / "method")
-    summary = {**fit_info, "method": plan.method.name, "tasks": [tp.name for tp in plan.tasks], "steer_layers": plan.steer_layers,
-               "loss_layer": plan.loss_layer}
-    outcomes = [evaluate_task(cfg, tp, model, tok, plan.method, plan.coeffs, cache) for tp in plan.tasks]
+    walked, ladder_info = walk_ladder(cfg, plan, model, tok, cache, probe)
+    coeffs = ladder.eval_coeffs(plan.coeffs, walked)
+    summary = {**fit_info, **ladder_info, "method": plan.method.name, "tasks": [tp.name for tp in plan.tasks], "steer_layers": plan.steer_layers,
+               "loss_layer": plan.loss_layer, "coeffs": coeffs}
+    outcomes = [evaluate_task(cfg, tp, model, tok, plan.method, coeffs, cache) for tp in plan.tasks]
     for tp, (results, task_summary, table) in zip(plan.tasks, outcomes):
         summary.update({f"{tp.name}/{k}": v for k, v in task_summary.items()})
     summary["eval_seconds"] = sum(s["eval_seconds"] for _, s, _ in outcomes)
+    for tp, (_, task_summary, _) in zip(plan.tasks, outcomes):
+        summary[f"{tp.name}/effect_at_max_dose"] = task_summary["effect_at_max_dose"] = effect_at(summary, tp.name)
     samples = steered_samples(cfg, plan, model, tok, summary)
-    write_outputs(cfg, plan, folder, outcomes, summary, logger, samples)
+    write_outputs(cfg, plan, folder, outcomes, summary, logger, samples, walked)
     return summary
+
+
+def walk_ladder(cfg: DictConfig, plan: Plan, model, tok, cache, probe) -> tuple[pd.DataFrame, dict]:
+    """The ladder walked to incoherence (steerlab.ladder), with its summary keys; empty when there is no ladder."""
+    from steerlab import ladder
+
+    if not plan.ladder:
+        if cfg.eval.ladder and not plan.method.scalable:
+            log.info("ladder: %s has no continuous dose; scored at c = %s only", plan.method.name, plan.coeffs)
+        return pd.DataFrame(columns=["coeff", "kl", "nll", "distinct2", "coherent", "example"]), {"ladder_walked": []}
+    t0 = time.perf_counter()
+    rule, info = ladder.base_rule(probe(), model, tok, cfg.eval.coherence_nll, cfg.eval.coherence_distinct)
+    log.info("ladder: rungs ±%s; %s (base reply NLL %.3f, distinct-2 %.3f)", plan.ladder, rule.line(), info["coherence_base_nll"],
+             info["coherence_base_distinct2"])
+    walked = ladder.walk(probe(), model, tok, plan.method, plan.ladder, rule, cfg.strength.stat, cfg.strength.tokens,
+                         cache.walk_rows(cfg.strength.tokens))
+    info = ladder.summary_keys(walked, info)
+    info["ladder_seconds"] = time.perf_counter() - t0
+    return walked, info
+
+
+def effect_at(summary: dict, task: str) -> float:
+    """The task's Effect at the largest coherent dose (NaN without a walk or coherent rung)."""
+    from steerlab.ladder import effect_curve
+
+    curve = effect_curve(summary, task)
+    hit = curve[curve["m"] == summary.get("max_dose", float("nan"))]
+    return float(hit["effect"].iloc[0]) if len(hit) else float("nan")
 
 
 def evaluate_task(cfg: DictConfig, tp: TaskPlan, model, tok, method, coeffs: list[float], cache=None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
@@ -307,9 +346,10 @@ def steered_samples(cfg: DictConfig, plan: Plan, model, tok, summary: dict):
     return frame
 
 
-def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger, samples=None) -> None:
+def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger, samples=None, walked=None) -> None:
     from steerlab.generate import samples_markdown
-    from steerlab.report import dose_response, print_table, task_section, write_report
+    from steerlab.ladder import coherent_line, effect_curve, ladder_table
+    from steerlab.report import dose_response, effect_vs_kl, print_ladder, print_table, task_section, write_report
     from steerlab.strength import strength_line
 
     dump_json(folder / "summary.json", summary)
@@ -320,10 +360,15 @@ def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger
         reported = results[results["split"] == "test"]
         plot = dose_response(reported, tp.task.scores(reported, tp.test).dropna(), folder / f"dose_response_{tp.name}.png", f"{title}: {tp.name}",
                              tp.task.y_label)
-        sections += task_section(tp.task, task_summary, table, plot.name, objective=i == 0)
+        sections += task_section(tp.task, task_summary, table, plot.name, objective=i == 0) + tp.task.more(task_summary)
+        curve = effect_curve(summary, tp.name)
+        if len(curve):
+            kl_plot = effect_vs_kl(curve, folder / f"effect_vs_kl_{tp.name}.png", f"{title}: {tp.name}", tp.task.y_label)
+            sections += [f"Effect at the largest coherent dose: {task_summary['effect_at_max_dose']:.4g}", "", f"![Effect vs KL]({kl_plot.name})", ""]
+            logger.image(f"{tp.name}/effect_vs_kl", kl_plot)
         logger.table(f"{tp.name}/table", table)
         logger.image(f"{tp.name}/dose_response", plot)
-        print_table(task_summary, f"{title}: {tp.name}", tp.task.headline)
+        print_table(task_summary, f"{title}: {tp.name}", (*tp.task.headline, "effect_at_max_dose"))
     notes = [
         strength_line(summary),
         f"steered layers {plan.steer_layers[0]}..{plan.steer_layers[-1]}, read-out layer {plan.loss_layer}",
@@ -331,12 +376,19 @@ def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger
         f"coefficients {plan.coeffs}; bootstrap {cfg.metric.n_boot} resamples over items",
     ]
     extra = []
+    if walked is not None and len(walked):
+        walked.to_parquet(folder / "ladder.parquet")
+        print_ladder(walked, f"{title}: KL ladder")
+        notes.append(coherent_line(summary))
+        extra += ["## The ladder (KL and coherence per rung, on the calibration prompts)", "", coherent_line(summary), "", ladder_table(walked), ""]
+        logger.table("ladder", walked)
     if samples is not None:
         text = samples_markdown(samples)
         (folder / "samples.md").write_text(f"# Steered samples: {title}\n\n{strength_line(summary)}\n\n{text}\n")
-        extra = [f"## Steered samples (greedy, {cfg.eval.sample_tokens} new tokens)", "", text, ""]
+        extra += [f"## Steered samples (greedy, {cfg.eval.sample_tokens} new tokens)", "", text, ""]
         logger.table("samples", samples)
     write_report(folder, title, notes, sections, extra)
     logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
     print(strength_line(summary))
+    print(coherent_line(summary))
     log.info("run folder: %s", folder)

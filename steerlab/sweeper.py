@@ -93,9 +93,10 @@ class DedupSweeperBase(BasicSweeper):
 
     def sweep(self, arguments: List[str]) -> Any:
         sweep_dir = Path(self.config.hydra.sweep.dir)
+        cells = self.plan(arguments)
+        check_cone(cells)  # before the sweep folder exists: a refused sweep leaves nothing behind
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        cells = self.plan(arguments)
         todo = [c for c in cells if c.source is None and c.twin is None]
         log.info("sweep of %d cells: %d to compute, %d reuse a finished run, %d repeat another cell's identity",
                  len(cells), len(todo), sum(c.source is not None for c in cells), sum(c.twin is not None for c in cells))
@@ -111,6 +112,30 @@ class DedupSweeperBase(BasicSweeper):
             if c.twin is not None:
                 reuse(c, sweep_dir, sweep_dir / cells[c.twin].subdir)
         return returns
+
+
+CONE_FLOOR = 10  # below this many random directions a cone cannot give p < 0.1; cone_min may not ask for less
+
+
+def check_cone(cells: List[Cell]) -> None:
+    """`cone_min` > 0 (the headline sets 20): every (model, pairs, evals) context with a method in it needs at least
+    that many random directions (distinct seeds) in the sweep, else one line and exit 2 before any job runs."""
+    need = max(int(c.config.get("cone_min") or 0) for c in cells) if cells else 0
+    if not need:
+        return
+    if need < CONE_FLOOR:
+        raise ConfigError(f"cone_min={need}: a cone of fewer than {CONE_FLOOR} random directions cannot test anything (p ≥ 1/(N + 1)); use ≥ {CONE_FLOOR}, or 0 for no cone rule")
+    cones: dict[tuple, set] = {}
+    for c in cells:
+        key = (str(c.config.model.name), str(list(c.config.data.personas)), str(list(c.config.evals)))
+        seeds = cones.setdefault(key, set())
+        if c.config.adapter.name == "random":
+            seeds.add(int(c.config.seed))
+    short = {k: len(v) for k, v in cones.items() if len(v) < need}
+    if short:
+        (model, personas, evals), n = next(iter(short.items()))
+        raise ConfigError(f"cone_min={need}: the sweep has {n} random direction(s) for model={model}, pairs {personas}, evals={evals}; "
+                          f"the random cone needs at least {need} (add adapter=random seeds, or set cone_min=0)")
 
 
 def reuse(cell: Cell, sweep_dir: Path, source: Path) -> None:

@@ -101,3 +101,28 @@ def dose_response(results: pd.DataFrame, wide: pd.DataFrame, path: Path, title: 
     b.set(xlabel="coefficient c", ylabel="mean token NLL", title="coherence")
     fig.suptitle(title)
     return saved(fig, path)
+
+
+def print_ladder(walked: pd.DataFrame, title: str) -> None:
+    """The KL ladder on the console: one row per rung walked."""
+    table = Table(title=title)
+    for col in ("c", "KL", "NLL (unsteered)", "distinct-2", "coherent"):
+        table.add_column(col, justify="right")
+    for r in walked.itertuples():
+        table.add_row(f"{r.coeff:+g}", fmt(float(r.kl)), fmt(float(r.nll)), fmt(float(r.distinct2)), "yes" if r.coherent else "NO")
+    Console(width=200).print(table)
+
+
+def effect_vs_kl(curve: pd.DataFrame, path: Path, title: str, y_label: str) -> Path:
+    """Effect(m) = (S(+m) − S(−m))/2 against the KL spent at ±m (max of both sides), one point per rung; hollow = incoherent."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.plot(curve["kl"], curve["effect"], color="C0", lw=1)
+    for ok, marker in ((True, "o"), (False, "x")):
+        part = curve[curve["coherent"] == ok]
+        ax.scatter(part["kl"], part["effect"], marker=marker, color="C0" if ok else "C3", label="coherent" if ok else "incoherent", zorder=3)
+    for r in curve.itertuples():
+        ax.annotate(f"±{r.m:g}", (r.kl, r.effect), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set(xscale="log", xlabel="KL at ±m (nats/token)", ylabel=f"Effect(m) on {y_label}", title=title)
+    ax.legend(fontsize=7)
+    return saved(fig, path)

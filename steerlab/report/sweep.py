@@ -27,10 +27,10 @@ from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only
 from steerlab.reuse import load_json, read_status  # noqa: E402
 
 METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "kl_target", "strength_scale",
-           "anti_steerable", "slope_sd",
+           "anti_steerable", "slope_sd", "max_dose", "max_dose_kl", "effect_at_max_dose",
            "kl_larger", "kl_smaller", "kl_plus_is_larger"]  # the last three per cell, from kl_plus / kl_minus (see kl_sides)
 RUN_WIDE = ("kl_plus", "kl_minus", "kl_target", "strength_scale", "method", "strength_bracket_hit")  # summary keys shared by every task of a run
-PER_COEFF = ("S(", "NLL(", "MC1(", "MC2(")  # per-coefficient columns, averaged over seeds
+PER_COEFF = ("S(", "NLL(", "MC1(", "MC2(", "kl(", "coherent(")  # per-coefficient columns, averaged over seeds (ladder: KL, coherent share)
 
 
 @dataclass
@@ -121,7 +121,7 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         row = dict(zip(group_keys, label), n=len(g), computed=int((g.status == "computed").sum()), reused=int((g.status == "reused").sum()),
                    method="/".join(sorted(set(g["method"].dropna()))), bracket_hits=int(g["strength_bracket_hit"].fillna(False).astype(bool).sum()))
         for m in METRICS:
-            vals = g[m].astype(float)
+            vals = g[m].astype(float) if m in g else pd.Series(np.nan, index=g.index)  # a run from before the metric existed
             row[f"{m}_mean"], row[f"{m}_sd"] = vals.mean(), vals.std(ddof=1) if len(vals) > 1 else float("nan")
         if len(g) > 1:
             half, effect_half = t_half(row["gain_sd"], len(g)), t_half(row["effect_sd"], len(g))
@@ -182,6 +182,42 @@ def dose_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | Non
     return saved(fig, path)
 
 
+def ladder_curve(row, rungs: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(KL(m), Effect(m)) of one row (a cell or a group's means) at rungs m: KL(m) = max(KL(+m), KL(−m)), Effect(m) = (S(+m) − S(−m))/2."""
+    get = lambda key: float(row[key]) if key in row and pd.notna(row[key]) else np.nan  # noqa: E731
+    kl = np.array([max(get(f"kl({m:+g})"), get(f"kl({-m:+g})")) for m in rungs])
+    effect = np.array([(get(f"S({m:+g})") - get(f"S({-m:+g})")) / 2 for m in rungs])
+    return kl, effect
+
+
+def effect_kl_plot(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str], path: Path) -> Path:
+    """Effect(m) against KL(m) along the ladder per setting (means over seeds), over the random cone's 5–95 % envelope
+    of Effect(m) (at the cone's median KL(m)); SPEC §9–§10."""
+    rungs = sorted({abs(float(c[3:-1])) for c in table.columns if c.startswith("kl(")})
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    null = frame[frame["status"].isin(["computed", "reused"]) & (frame["method"] == "random")]
+    if len(null) >= 2:
+        curves = [ladder_curve(r, rungs) for _, r in null.iterrows()]
+        kl, eff = np.array([c[0] for c in curves]), np.array([c[1] for c in curves])
+        ok = np.isfinite(eff).sum(0) >= 2
+        x = np.nanmedian(np.where(ok, kl, np.nan), 0)[ok]
+        lo, hi = np.nanpercentile(eff[:, ok], 5, 0), np.nanpercentile(eff[:, ok], 95, 0)
+        ax.fill_between(x, lo, hi, color="grey", alpha=0.3, label=f"random cone 5–95 % (N = {len(null)})")
+    for i, (_, row) in enumerate(table[table["method"] != "random"].iterrows()):
+        kl, eff = ladder_curve(row, rungs)
+        ok = np.isfinite(kl) & np.isfinite(eff)
+        ax.plot(kl[ok], eff[ok], marker="o", color=f"C{i % 10}", label=label_of(row, keys))
+        dose = row.get("max_dose_mean")
+        if dose is not None and np.isfinite(dose) and dose in rungs:
+            j = rungs.index(dose)
+            ax.scatter([kl[j]], [eff[j]], s=120, facecolors="none", edgecolors=f"C{i % 10}")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set(xscale="log", xlabel="KL at ±m (nats/token, larger side)", ylabel="Effect(m) = (S(+m) − S(−m)) / 2",
+           title="Effect along the ladder (ring: largest coherent dose)")
+    ax.legend(fontsize=7)
+    return saved(fig, path)
+
+
 def gain_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | None = None) -> Path:
     """Gain per setting with its 95% CI, against the random band."""
     fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(table) + 2), 4))
@@ -215,6 +251,8 @@ def table_markdown(table: pd.DataFrame, keys: list[str]) -> str:
         "Effect": [pm(m, s) for m, s in zip(table["effect_mean"], table["effect_sd"])],
         "ΔNLL": [pm(m, s) for m, s in zip(table["delta_nll_mean"], table["delta_nll_sd"])],
         "anti-steerable": [pm(m, s) for m, s in zip(table["anti_steerable_mean"], table["anti_steerable_sd"])],
+        "coherent to |c|": [pm(m, s) for m, s in zip(table["max_dose_mean"], table["max_dose_sd"])],
+        "Effect there": [pm(m, s) for m, s in zip(table["effect_at_max_dose_mean"], table["effect_at_max_dose_sd"])],
         "val Gain": [pm(m, s) for m, s in zip(table["val_gain_mean"], table["val_gain_sd"])],
         **({"MC1 (−1 / 0 / +1)": [" / ".join(fmt(float(r[f"MC1({c})"])) for c in ("-1", "+0", "+1")) for _, r in table.iterrows()]}
            if "MC1(+1)" in table and table["MC1(+1)"].notna().any() else {}),
@@ -272,11 +310,14 @@ def task_section(frame: pd.DataFrame, keys: list[str], title: str, name: str, ou
     if not len(table):
         return text + ["No cell finished.", ""], [], table
     band = only(bands(frame, keys))
-    names = {kind: f"{kind}_{name}.png" for kind in ("pareto", "dose_response", "gain")}
+    names = {kind: f"{kind}_{name}.png" for kind in ("pareto", "dose_response", "gain", "effect_kl")}
     plots = [pareto_plot(table, keys, out / names["pareto"], band), dose_plot(table, keys, out / names["dose_response"], band),
              gain_plot(table, keys, out / names["gain"], band)]
     text += [table_markdown(table, keys), "", *band_text(table, keys), "", f"![Pareto: Effect vs ΔNLL]({names['pareto']})", "",
              f"![dose-response]({names['dose_response']})", "", f"![Gain vs the random band]({names['gain']})", ""]
+    if any(c.startswith("kl(") for c in table.columns):
+        plots.append(effect_kl_plot(table, frame, keys, out / names["effect_kl"]))
+        text += [f"![Effect vs KL over the random cone]({names['effect_kl']})", ""]
     fixed = {k: frame[k].iloc[0] for k in SPLIT if k in frame and k not in keys}
     return text, plots, table.assign(task=frame["task"].iloc[0], section=name, **fixed)
 

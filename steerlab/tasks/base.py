@@ -78,4 +78,8 @@ class Task:
         """Task-only metrics on the reported rows (`metric`: the MetricConfig), and a table for the report."""
         return {}, pd.DataFrame()
 
+    def more(self, summary: dict) -> list[str]:
+        """Extra report.md lines from the task's summary (e.g. TruthfulQA per category); none by default."""
+        return []
+
     headline: tuple[str, ...] = ()  # extra summary keys printed in the run's table

@@ -110,6 +110,28 @@ def mc_scores(mean_lp: np.ndarray, sum_lp: np.ndarray, is_true: np.ndarray, is_b
             "nll": float(-best), "lp_best": float(best), "lp_true": float(mean_lp[is_true].mean()), "lp_false": float(mean_lp[~is_true].mean())}
 
 
+CATEGORY_MIN = 10  # a category is reported alone from this many reported questions
+
+
+def by_category(results: pd.DataFrame, items: pd.DataFrame) -> dict:
+    """{category: n, MC1 at −1/0/+1, MC1 Effect, y Effect and the per-item slope test's p} for categories with at least
+    CATEGORY_MIN reported questions."""
+    if "category" not in items or not {-1.0, 0.0, 1.0} <= set(results["coeff"]):
+        return {}
+    cat = results["item"].map(items["category"])
+    out = {}
+    for name, g in results.groupby(cat):
+        if not name or g["item"].nunique() < CATEGORY_MIN:
+            continue
+        mc1 = g.groupby("coeff")["mc1"].mean()
+        wide = g.pivot(index="item", columns="coeff", values="y")[[-1.0, 1.0]].dropna()
+        slopes = (wide[1.0] - wide[-1.0]) / 2
+        p = float(stats.ttest_1samp(slopes, 0.0).pvalue) if len(slopes) > 1 and slopes.std() > 0 else float("nan")
+        out[str(name)] = {"n": int(g["item"].nunique()), **{f"mc1({c:+g})": float(mc1[c]) for c in (-1.0, 0.0, 1.0)},
+                          "mc1_effect": float((mc1[1.0] - mc1[-1.0]) / 2), "effect": float(slopes.mean()), "p": p}
+    return out
+
+
 def proportion_ci(values: pd.Series, level: float) -> tuple[float, float]:
     """Wilson interval of a 0/1 mean."""
     if len(values) == 0:
@@ -185,4 +207,23 @@ class TruthfulQATask(Task):
         out.update({f"MC2({c:+g})": float(v) for c, v in zip(table["coeff"], table["MC2"])})
         mc1 = dict(zip(table["coeff"], table["MC1"]))
         out["mc1_effect"] = float((mc1[1.0] - mc1[-1.0]) / 2)
+        y = dict(zip(table["coeff"], table["y"]))
+        out["y_effect_all"] = float((y[1.0] - y[-1.0]) / 2)  # on every reported question (Effect itself reads complete items)
+        out["mc1_agrees"] = bool(np.sign(out["mc1_effect"]) == np.sign(out["y_effect_all"]))
+        out["by_category"] = by_category(results, items)
         return out, table
+
+    def more(self, summary: dict) -> list[str]:
+        """Per category (≥ CATEGORY_MIN reported questions): MC1 and Effect, so opposite movements are not averaged away."""
+        cats = summary.get("by_category") or {}
+        agree = ("agree" if summary.get("mc1_agrees") else "DISAGREE") + " in sign"
+        lines = [f"MC1 view (best answer against the incorrect ones) and y view (all true against all false) {agree}: "
+                 f"MC1 Effect {summary.get('mc1_effect', float('nan')):+.4f}, y Effect {summary.get('y_effect_all', float('nan')):+.4f}.", ""]
+        if not cats:
+            return lines + [f"No category has {CATEGORY_MIN} or more reported questions (the file may lack a Category column).", ""]
+        lines += [f"Per category (categories with at least {CATEGORY_MIN} reported questions):", "",
+                  "| category | n | MC1 (−1 / 0 / +1) | MC1 Effect | y Effect | slope p |", "|---|---|---|---|---|---|"]
+        for name, c in sorted(cats.items(), key=lambda kv: -kv[1]["n"]):
+            lines.append(f"| {name} | {c['n']} | {c['mc1(-1)']:.3f} / {c['mc1(+0)']:.3f} / {c['mc1(+1)']:.3f} | {c['mc1_effect']:+.4f} | "
+                         f"{c['effect']:+.4f} | {c['p']:.3g} |")
+        return lines + [""]

@@ -77,7 +77,7 @@ def test_headline_sweep_reports_each_model_and_eval_and_writes_the_readme_sectio
     csv = write_csv(tmp_path / "tqa.csv")
     args = ["--config-dir", str(REPO_ROOT / "sweeps"), "--config-name", "headline", "model=tiny_llama,tiny_qwen3", "experiment=quick",
             "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5", f"evals.truthfulqa.path={csv}", "logger=none",
-            "eval.samples=0", GRIDS]
+            "eval.samples=0", "cone_min=0", GRIDS]
     proc = launch(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "sweep of 10 cells: 8 to compute, 0 reuse a finished run, 2 repeat another cell's identity" in proc.stdout + proc.stderr
@@ -90,7 +90,7 @@ def test_headline_sweep_reports_each_model_and_eval_and_writes_the_readme_sectio
     for model, task in (("tiny_llama", "builtin"), ("tiny_qwen3", "truthfulqa")):
         part = table[(table["model"] == model) & (table["task"] == task)].set_index("adapter")
         assert dict(part["n"]) == {"prompt": 1, "random": 2, "pca": 1}
-        for kind in ("pareto", "gain", "dose_response"):
+        for kind in ("pareto", "gain", "dose_response", "effect_kl"):
             assert (sweep / "report" / f"{kind}_{task}_{model}.png").stat().st_size > 0
     report = (sweep / "report" / "sweep.md").read_text()
     assert "## builtin — tiny_llama" in report and "## truthfulqa — tiny_qwen3" in report
@@ -105,8 +105,10 @@ def test_headline_sweep_reports_each_model_and_eval_and_writes_the_readme_sectio
     for model in ("tiny_llama", "tiny_qwen3"):
         assert f"### {model}" in text and f"#### {model} — truthfulqa" in text
         assert f"![{model} builtin: Effect vs ΔNLL](docs/headline/pareto_builtin_{model}.png)" in text
-        assert (docs / f"gain_truthfulqa_{model}.png").is_file()
-    assert text.count("Best by mean Gain") == 4 and text.count("Random null (2 seeds)") == 4
+        assert (docs / f"effect_kl_truthfulqa_{model}.png").is_file()
+        assert f"**Positive control on {model}: not run yet**" in text
+    assert text.count("Best by mean Gain") == 4 and text.count("Against a cone of 2 random directions") == 4
+    assert text.count("Largest coherent dose") == 4 and text.count("Anti-steerable share") == 4 and "p vs cone (N)" in text
     assert text.count("ipissa has not finished here yet") == 4  # not in this small grid: said, not skipped
     assert "MC1 (−1 / 0 / +1)" in text.split("#### tiny_llama — truthfulqa")[1].split("####")[0]
     assert "Not finished yet" not in text
@@ -115,6 +117,27 @@ def test_headline_sweep_reports_each_model_and_eval_and_writes_the_readme_sectio
     out = subprocess.run([sys.executable, "-m", "steerlab.report.headline", str(sweep), "--readme", str(readme), "--docs", str(docs)],
                          capture_output=True, text=True, cwd=REPO_ROOT)
     assert "**Not finished yet: 1 of 8 cells** — tiny_qwen3: prompt." in readme.read_text()
+
+
+def test_a_headline_sweep_with_a_small_cone_is_refused_before_any_job(tmp_path):
+    args = ["--config-dir", str(REPO_ROOT / "sweeps"), "--config-name", "headline", "model=tiny_llama", "logger=none", GRIDS]
+    proc = launch(args, tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr[-2000:]
+    assert "cone_min=20: the sweep has 2 random direction(s) for model=tiny_llama" in proc.stderr
+    assert not (tmp_path / "outputs").exists()
+    small = launch([*args, "cone_min=5"], tmp_path)
+    assert small.returncode == 2 and "cannot test anything" in small.stderr
+
+
+def test_a_positive_control_passes_only_when_a_simple_method_beats_the_cone():
+    from steerlab.report.headline import control_line
+
+    table = pd.DataFrame({"task": ["sentiment"] * 3, "method": ["mean", "pca", "random"], "cone_n": [20, 20, 20], "cone_p": [0.048, 0.2, float("nan")],
+                          "vs_random": ["beats random", "indistinguishable", "(null)"], "effect_mean": [0.3, 0.1, 0.0], "effect_sd": [float("nan")] * 3})
+    assert "passed** — mean beats a cone of 20" in control_line("m", table)
+    failed = control_line("m", table.assign(vs_random=["indistinguishable", "wrong way", "(null)"]))
+    assert "FAILED" in failed and "mean (p = 0.048" in failed
+    assert "not run yet" in control_line("m", table.iloc[0:0])
 
 
 def test_headline_without_markers_or_sweep_is_one_line(tmp_path):
