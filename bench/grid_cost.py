@@ -1,6 +1,7 @@
 """What a grid costs on the 2-core machine with and without the fit cache, from measured per-cell phase timings.
 
     python bench/grid_cost.py [bench/data/headline_phases_issue12.csv]
+    python bench/grid_cost.py --headline2 bench/data/headline2_phases.csv     # the issue-25 grid, from its own cells
 
 The CSV holds, per model × cell type, the median seconds of each phase of a computed cell (`python
 bench/headline_timing.py SWEEP... --csv PATH` writes it; the file in bench/data/ holds the issue-12 headline grid's
@@ -60,6 +61,34 @@ def grid(phases: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
+# The issue-25 headline grid (sweeps/headline.yaml, code_version headline-2): cells per model by type
+HEADLINE2 = {"control vector": 2, "control random": 20, "prompt": 1, "vector": 6, "random": 20, "trained": 6}
+GEMMA_OVER_SMOLLM2 = "gemma3_270m", "smollm2_135m"
+
+
+def headline2(measured: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """Hours per model of the headline-2 grid: cells × the measured median wall time of their type. A model not
+    measured is modelled from the measured one times the issue-12 ratio of wall times between the models for the
+    same cell type (the positive control's types take the ratio of their honesty counterparts)."""
+    wall = measured.set_index(["model", "type"])["wall_seconds"]
+    ratio = old.set_index(["model", "type"])["wall_seconds"]
+    rows = []
+    for model in (*dict.fromkeys(measured["model"]), GEMMA_OVER_SMOLLM2[0]):
+        hours, how = 0.0, "measured"
+        for kind, n in HEADLINE2.items():
+            if (model, kind) in wall:
+                hours += n * wall[(model, kind)] / 3600
+                continue
+            base = kind.replace("control ", "")
+            src = GEMMA_OVER_SMOLLM2[1]
+            hours += n * wall[(src, kind)] * ratio[(model, base)] / ratio[(src, base)] / 3600
+            how = f"modelled from {src} × the issue-12 {model}/{src} ratio"
+        rows.append({"model": model, "cells": sum(HEADLINE2.values()), "hours": hours, "how": how})
+    table = pd.DataFrame(rows).drop_duplicates("model")
+    return pd.concat([table, pd.DataFrame([{"model": "both", "cells": table["cells"].sum(), "hours": table["hours"].sum(), "how": ""}])],
+                     ignore_index=True)
+
+
 def main(path: str) -> None:
     phases = pd.read_csv(path)
     print(f"phases from {path}; ladder {LADDER} coefficients, cone {VALIDITY['random']} directions, tasks {', '.join(t.split('/')[0] for t in TASKS)}")
@@ -67,4 +96,8 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parent / "data" / "headline_phases_issue12.csv"))
+    old = str(Path(__file__).resolve().parent / "data" / "headline_phases_issue12.csv")
+    if len(sys.argv) > 2 and sys.argv[1] == "--headline2":  # python bench/grid_cost.py --headline2 bench/data/headline2_phases.csv
+        print(headline2(pd.read_csv(sys.argv[2]), pd.read_csv(old)).to_markdown(index=False, floatfmt=".2f"))
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else old)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 TRAINED = {"ipissa", "lora", "dora", "pissa", "oft"}
-PHASES = ["fit_seconds", "strength_seconds", "builtin/eval_seconds", "truthfulqa/eval_seconds", "samples_seconds", "wall_seconds"]
+PHASES = ["fit_seconds", "strength_seconds", "ladder_seconds", "builtin/eval_seconds", "truthfulqa/eval_seconds", "sentiment/eval_seconds",
+          "samples_seconds", "wall_seconds"]
 
 
 def log_span(folder: Path) -> float:
@@ -48,7 +49,8 @@ def rows(folders: list[str], skip: set[str] = frozenset()) -> pd.DataFrame:
                 continue
             s = json.loads(summary.read_text())
             over = dict(o.split("=", 1) for o in st.get("overrides", []))
-            out.append({"model": over.get("model", "?"), "method": s["method"], "type": kind(s["method"]), "seed": over.get("seed", "0"),
+            control = "control " if over.get("data") == "sentiment" else ""  # the positive control's cells (issue 25)
+            out.append({"model": over.get("model", "?"), "method": s["method"], "type": control + kind(s["method"]), "seed": over.get("seed", "0"),
                         **{p: s.get(p, float("nan")) for p in PHASES[:-1]}, "wall_seconds": log_span(status.parent)})
     if not out:
         sys.exit("error: no computed cell with a summary.json in " + " ".join(folders))

@@ -33,7 +33,7 @@ def truthfulqa_path(tmp_path):
 
 def test_end_to_end_two_evals_small_subset(tmp_path):
     """`evals=[builtin,truthfulqa]` on a small limit: fitted once, both tasks scored, namespaced, reported and printed."""
-    args = ["adapter=pca", "evals=[builtin,truthfulqa]", f"evals.truthfulqa.path={truthfulqa_path(tmp_path)}", "eval.limit=6",
+    args = ["adapter=pca", "eval.ladder=[1]", "evals=[builtin,truthfulqa]", f"evals.truthfulqa.path={truthfulqa_path(tmp_path)}", "eval.limit=6",
             "data.max_pairs=32", "metric.n_boot=100", "logger=none", "eval.samples=0"]
     proc = launch(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -52,7 +52,7 @@ def test_end_to_end_two_evals_small_subset(tmp_path):
 
 
 def test_ipissa_end_to_end_short_schedule(tmp_path):
-    args = ["adapter=ipissa", "eval.limit=6", "data.max_pairs=24", "train.steps=3", "train.val_every=3", "metric.n_boot=100", "logger=none"]
+    args = ["adapter=ipissa", "eval.ladder=[1]", "eval.limit=6", "data.max_pairs=24", "train.steps=3", "train.val_every=3", "metric.n_boot=100", "logger=none"]
     proc = launch(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (summary,) = list((tmp_path / "outputs").rglob("summary.json"))
@@ -68,7 +68,8 @@ def test_native_strength_reproduces_the_pre_iso_kl_summary(tmp_path):
     pinned = {"S(-1)": 0.022556684911251068, "S(+0)": 0.06420725335677464, "S(+1)": 0.12753369907538095, "effect": 0.05248850708206494,
               "rho": 0.08839687399258643, "delta_nll": 0.07660082976023386, "gain": 0.4309693823685417, "n_items": 24,
               "calibration_separation": 54.9445366859436}
-    proc = launch(["adapter=pca", "experiment=quick", "logger=none", "strength=native", "eval.samples=0", f"out_dir={tmp_path}/run"], tmp_path)
+    proc = launch(["adapter=pca", "experiment=quick", "logger=none", "strength=native", "eval.samples=0", "evals.builtin.scoring=yes_no",
+                   f"out_dir={tmp_path}/run"], tmp_path)  # pinned before likelihood scoring became the dilemma default
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     for key, want in pinned.items():

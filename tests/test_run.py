@@ -147,7 +147,8 @@ PINNED = {
 
 @pytest.mark.parametrize("adapter", sorted(PINNED))
 def test_native_strength_reproduces_the_pre_iso_kl_summary(tmp_path, adapter):
-    proc = launch([*QUICK, f"adapter={adapter}", "train.steps=3", "logger=none", "strength=native", f"out_dir={tmp_path}/run"], tmp_path)
+    proc = launch([*QUICK, f"adapter={adapter}", "train.steps=3", "logger=none", "strength=native", "evals.builtin.scoring=yes_no",
+                   f"out_dir={tmp_path}/run"], tmp_path)  # pinned on the Yes/No read-out
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["strength_scale"] == 1.0 and summary["strength_mode"] == "native"

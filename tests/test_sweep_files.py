@@ -76,13 +76,16 @@ def first_values(params: dict, grids: list[dict], skip: set[str]) -> list[str]:
 def test_every_sweep_file_runs_as_a_tiny_multirun(path, tmp_path):
     ld = loader()
     cfg = ld.load_configuration(path.stem, overrides=[], run_mode=RunMode.MULTIRUN)
-    quick = [o for o in QUICK if not o.startswith("evals.builtin.") or "builtin" in cfg.evals]
-    small = [*quick, "train.steps=2", "train.val_every=0", "data.max_pairs=16", "eval.samples=0", "logger=none", "strength.max_evals=2"]
-    if "sentiment" in cfg.evals:  # a few short replies
+    params, grids = swept(cfg)
+    cell = first_values(params, grids[:1], skip=set())  # the first cell of the first grid
+    evals = next((a.split("=", 1)[1].strip("[]").split(",") for a in cell if a.startswith("evals=")), list(cfg.evals))
+    quick = [o for o in QUICK if not o.startswith("evals.builtin.") or "builtin" in evals]
+    small = [*quick, "train.steps=2", "train.val_every=0", "data.max_pairs=16", "eval.samples=0", "logger=none", "strength.max_evals=2", "cone_min=0"]
+    if "sentiment" in evals:  # a few short replies
         small += ["evals.sentiment.limit=8", "evals.sentiment.tokens=4"]
-    if "truthfulqa" in cfg.evals:  # the questions written for the tests, so the shared data is not needed
+    if "truthfulqa" in evals:  # the questions written for the tests, so the shared data is not needed
         small.append(f"evals.truthfulqa.path={write_csv(tmp_path / 'tqa.csv')}")
-    args = first_values(*swept(cfg), skip={o.split("=")[0] for o in small})
+    args = first_values(params, grids[:1], skip={o.split("=")[0] for o in small})
     proc = launch(["--config-dir", str(REPO_ROOT / "sweeps"), "--config-name", path.stem, *args, *small], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     done = statuses(only_sweep(tmp_path))

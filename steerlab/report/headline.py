@@ -132,7 +132,7 @@ def cone_words(table: pd.DataFrame, methods: pd.DataFrame) -> list[str]:
 
 def ladder_words(methods: pd.DataFrame) -> list[str]:
     """Where each method stops being coherent along the ladder, its Effect there, and its anti-steerable share."""
-    if "max_dose_mean" not in methods or not methods["max_dose_mean"].notna().any():
+    if "max_dose_mean" not in methods or not any(c.startswith("kl(") for c in methods.columns):  # a sweep without a ladder
         return []
     parts = [f"{r['method']} |c| ≤ {fmt(float(r['max_dose_mean']))} (KL {fmt(float(r['max_dose_kl_mean']))}, Effect there "
              f"{fmt(float(r['effect_at_max_dose_mean']))})" for _, r in methods.iterrows() if np.isfinite(float(r["max_dose_mean"]))]

@@ -37,7 +37,7 @@ class DilemmaConfig(TaskConfig):
     values_path: Optional[str] = None  # values.csv mapping value -> categories
     target: str = "honesty"  # a value or a category such as virtue/truthfulness
     pmass_min: float = 0.05  # items with p(yes) + p(no) below this are not scored (NaN: lowers coverage); yes_no only
-    scoring: Scoring = Scoring.yes_no  # yes_no or likelihood; the default and its validation evidence: README "What is computed"
+    scoring: Scoring = Scoring.likelihood  # likelihood or yes_no; chosen on validation dilemmas (README "What is computed")
 
 
 def question(situation: str, action: str) -> str:
@@ -136,7 +136,10 @@ class DilemmaTask(Task):
     """`y` = log p(Yes)/p(No) for the action, negated for not_to_do actions; scored as y · label of the target value."""
 
     unit = "dilemma"
-    y_label = "target score S(c)  [log-odds]"
+
+    @property
+    def y_label(self) -> str:
+        return "target score S(c)  [" + ("log-odds]" if Scoring(self.cfg.scoring) == Scoring.yes_no else "reply log-prob difference, nats/token]")
     headline = ("side_effects",)
 
     def describe(self) -> str:
@@ -153,6 +156,8 @@ class DilemmaTask(Task):
         return items.assign(group=items["dilemma_idx"])
 
     def unscored_hint(self) -> str:
+        if Scoring(self.cfg.scoring) == Scoring.likelihood:
+            return "no dilemma that carries the target value has both a to_do and a not_to_do action"
         return f"every action has p(yes) + p(no) below evals.{self.name}.pmass_min={self.cfg.pmass_min} (a model that does not answer Yes/No)"
 
     def check(self, val: pd.DataFrame, test: pd.DataFrame) -> None:

@@ -201,3 +201,44 @@ def test_the_readme_example_task_runs_through_the_registry_and_shared_metrics(ti
     rows = task.evaluate(model, tok, mean_method, items, [-1.0, 0.0, 1.0], batch_size=2)
     summary = summarize(task.scores(rows, items), rows, MetricConfig(n_boot=50))
     assert summary["n_items"] == 3 and summary["coverage"] == 1.0 and np.isfinite(summary["effect"])
+
+
+def test_dilemmas_by_reply_likelihood_worked_by_hand(tiny, mean_method):
+    """scoring=likelihood: one row per dilemma, y = mean token log-prob of the to_do action as the reply to the
+    situation − the not_to_do one's, from plain forward passes; c = 0 is the unsteered model."""
+    from steerlab.tasks.dilemmas import reply_prompt
+
+    model, tok = tiny
+    task = DilemmaTask("builtin", DilemmaConfig(scoring="likelihood"), 3, 0.25)
+    items = task.load()
+    rows = task.evaluate(model, tok, mean_method, items, [-1.0, 0.0, 1.0], batch_size=2)
+    assert len(rows) == 3 * items["dilemma_idx"].nunique() and set(rows["action_type"]) == {"to_do"}
+    assert (rows["pmass"] == 1.0).all()
+    for coeff in (0.0, 1.0):
+        for _, r in rows[rows["coeff"] == coeff].iterrows():
+            pair = items[items["dilemma_idx"] == r["dilemma_idx"]].set_index("action_type")
+            head = render(tok, steered_prompt(mean_method, reply_prompt(pair.loc["to_do", "situation"]), coeff))
+            with steer(model, mean_method, coeff):
+                (s1, n1), (s2, n2) = (answer_logprob(model, tok, head, pair.loc[k, "action"]) for k in ("to_do", "not_to_do"))
+            assert r["y"] == pytest.approx(s1 / n1 - s2 / n2, abs=1e-5) and r["nll"] == pytest.approx(-(s1 / n1 + s2 / n2) / 2, abs=1e-5)
+            assert r["item"] == pair.reset_index().merge(items.reset_index(), on=["dilemma_idx", "action_type"]).query("action_type == 'to_do'")["index"].iloc[0]
+    wide = task.scores(rows, items)
+    assert len(wide) > 0 and not wide.isna().any().any()  # every dilemma that carries the target is scored (no pmass gate)
+
+
+def test_truthfulqa_per_category_and_the_mc1_view():
+    """by_category keeps categories with >= 10 reported questions; MC1 and y Effects per category, worked by hand."""
+    from steerlab.tasks.truthfulqa import CATEGORY_MIN, by_category
+
+    items = pd.DataFrame({"category": ["A"] * CATEGORY_MIN + ["B"] * 3}, index=range(CATEGORY_MIN + 3))
+    rows = []
+    for i in items.index:
+        for c in (-1.0, 0.0, 1.0):
+            up = items.loc[i, "category"] == "A"
+            rows.append({"item": i, "coeff": c, "y": (c if up else -c) + 0.01 * i, "mc1": float(up and c > 0)})
+    cats = by_category(pd.DataFrame(rows), items)
+    assert list(cats) == ["A"]
+    a = cats["A"]
+    assert a["n"] == CATEGORY_MIN and a["effect"] == pytest.approx(1.0) and a["mc1_effect"] == pytest.approx(0.5)
+    assert (a["mc1(-1)"], a["mc1(+0)"], a["mc1(+1)"]) == (0.0, 0.0, 1.0)
+    assert by_category(pd.DataFrame(rows), items.drop(columns="category")) == {}
