@@ -161,7 +161,9 @@ def effect_curve(summary: dict, task: str) -> pd.DataFrame:
                 continue
             rows.append({"m": m, "effect": (summary[key] - lo) / 2, "kl": max(kp, km),
                          "coherent": bool(summary.get(f"coherent({m:+g})") and summary.get(f"coherent({-m:+g})"))})
-    return pd.DataFrame(rows, columns=["m", "effect", "kl", "coherent"]).sort_values("m", ignore_index=True)
+    curve = pd.DataFrame(rows, columns=["m", "effect", "kl", "coherent"]).sort_values("m", ignore_index=True)
+    finite = np.isfinite(curve["effect"].astype(float)) & (curve["kl"].astype(float) > 0)  # no item scored, or no shift: nothing to plot
+    return curve[finite].reset_index(drop=True)
 
 
 def ladder_table(walked: pd.DataFrame) -> str:

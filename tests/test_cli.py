@@ -81,8 +81,8 @@ def test_rejected_config_leaves_no_run_folder_and_analysis_runs_are_named_after_
     assert folder.name.endswith("_alignment")
 
 
-def test_coverage_zero_is_said_loudly(tmp_path):
-    proc = launch([*[q for q in QUICK if "pmass_min" not in q], f"out_dir={tmp_path / 'run'}"], tmp_path)
+def test_coverage_zero_is_said_loudly(tmp_path):  # the Yes/No read-out of a random tiny model is below pmass_min everywhere
+    proc = launch([*[q for q in QUICK if "pmass_min" not in q], "evals.builtin.scoring=yes_no", f"out_dir={tmp_path / 'run'}"], tmp_path)
     assert proc.returncode == 0 and "NO ITEM SCORED" in proc.stderr
     report = (tmp_path / "run" / "report.md").read_text()
     assert "No item was scored (coverage 0)" in report and "How to read the tables" in report
@@ -131,7 +131,7 @@ def test_a_claim_from_before_a_restart_is_taken_over_even_if_its_pid_is_alive_ag
 
 
 def test_summaries_are_strict_json_with_nonfinite_values_listed(tmp_path):
-    assert launch([*[q for q in QUICK if "pmass_min" not in q], f"out_dir={tmp_path / 'run'}"], tmp_path).returncode == 0
+    assert launch([*[q for q in QUICK if "pmass_min" not in q], "evals.builtin.scoring=yes_no", f"out_dir={tmp_path / 'run'}"], tmp_path).returncode == 0
     text = (tmp_path / "run" / "summary.json").read_text()
     raw = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert raw["builtin/effect"] is None and raw["nonfinite"]["builtin/effect"] == "nan"

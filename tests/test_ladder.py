@@ -93,6 +93,7 @@ def test_effect_curve_pairs_both_sides_of_each_rung():
          "kl(-2)": 0.7, "coherent(+1)": True, "coherent(-1)": True, "coherent(+2)": False, "coherent(-2)": True}
     curve = ladder.effect_curve(s, "t")
     assert curve.to_dict("list") == {"m": [1.0, 2.0], "effect": [1.0, 4.0], "kl": [0.3, 0.9], "coherent": [True, False]}
+    assert len(ladder.effect_curve({**s, "t/S(+2)": float("nan")}, "t")) == 1  # a rung with no scored item is left out
 
 
 def test_the_ladder_reuses_one_fit_and_scores_tasks_at_coherent_rungs(tmp_path):

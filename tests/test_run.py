@@ -31,7 +31,8 @@ def test_single_run_writes_everything_and_wandb_matches(tmp_path):
         assert (run / name).is_file(), name
     summary = json.loads((run / "summary.json").read_text())
     results = pd.read_parquet(run / "results_builtin.parquet")
-    assert len(results) == 32 * 3 and set(results["coeff"]) == {-1.0, 0.0, 1.0}
+    assert len(results) == 16 * 3 and set(results["coeff"]) == {-1.0, 0.0, 1.0}  # likelihood scoring: one row per dilemma (16 kept)
+    assert (run / "ladder.parquet").is_file() and "KL ladder" in proc.stdout and "ladder: " in proc.stdout  # experiment=quick: ±1
     assert summary["tasks"] == ["builtin"] and summary["builtin/n_items"] > 0 and "builtin/gain" in summary and "builtin/gain_ci_low" in summary
     strength = {"strength_mode", "strength_scale", "kl_target", "kl_plus", "kl_minus", "strength_evals", "strength_seconds", "strength_bracket_hit"}
     assert strength <= set(summary) and summary["strength_mode"] == "iso_kl"

@@ -37,7 +37,9 @@ def mean_method(tiny, tiny_ctx):
 
 def make_task(kind: str, csv, limit=None):
     if kind == "dilemmas":
-        return DilemmaTask("builtin", DilemmaConfig(pmass_min=0.0), limit or 4, 0.25)
+        return DilemmaTask("builtin", DilemmaConfig(pmass_min=0.0, scoring="yes_no"), limit or 4, 0.25)
+    if kind == "dilemmas_likelihood":
+        return DilemmaTask("builtin", DilemmaConfig(scoring="likelihood"), limit or 4, 0.25)
     if kind == "sentiment":
         return SentimentTask("sentiment", SentimentConfig(tokens=6), limit or 6, 0.25)
     return TruthfulQATask("truthfulqa", TruthfulQAConfig(path=str(csv)), limit, 0.25)
@@ -47,7 +49,7 @@ def by_item(rows: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     return rows.set_index(["item", "coeff"]).sort_index()[cols]
 
 
-@pytest.mark.parametrize("kind", sorted(TASKS))
+@pytest.mark.parametrize("kind", [*sorted(TASKS), "dilemmas_likelihood"])
 def test_task_contract(kind, tiny, mean_method, tqa_csv):
     """c = 0 rows equal an unsteered run; item order and batch size do not change scores."""
     model, tok = tiny
@@ -55,8 +57,10 @@ def test_task_contract(kind, tiny, mean_method, tqa_csv):
     items = task.load()
     assert "group" in items and len(items)
     rows = task.evaluate(model, tok, mean_method, items, [-1.0, 0.0, 1.0], batch_size=4)
-    assert {"item", "group", "coeff", "y", "nll"} <= set(rows) and len(rows) == 3 * len(items)
-    assert set(rows["item"]) == set(items.index)
+    per_dilemma = kind == "dilemmas_likelihood"  # one row per dilemma, on its to_do item
+    units = items.loc[items["action_type"] == "to_do"].index if per_dilemma else items.index
+    assert {"item", "group", "coeff", "y", "nll"} <= set(rows) and len(rows) == 3 * len(units)
+    assert set(rows["item"]) == set(units)
 
     unsteered = copy.deepcopy(mean_method)
     unsteered.scale = 0.0  # applied(c) = 0 at every c: no hook, no prompt change
