@@ -62,7 +62,7 @@ def grid(phases: pd.DataFrame) -> pd.DataFrame:
 
 
 # The issue-25 headline grid (sweeps/headline.yaml, code_version headline-2): cells per model by type
-HEADLINE2 = {"control vector": 2, "control random": 20, "prompt": 1, "vector": 6, "random": 20, "trained": 6}
+HEADLINE2 = {"control vector": 2, "control random": 20, "prompt": 1, "vector": 3, "random": 20, "trained": 6}
 GEMMA_OVER_SMOLLM2 = "gemma3_270m", "smollm2_135m"
 
 
@@ -74,7 +74,7 @@ def headline2(measured: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
     ratio = old.set_index(["model", "type"])["wall_seconds"]
     rows = []
     for model in (*dict.fromkeys(measured["model"]), GEMMA_OVER_SMOLLM2[0]):
-        hours, how = 0.0, "measured"
+        hours, how = 0.0, "per type from the CSV (its how column)"
         for kind, n in HEADLINE2.items():
             if (model, kind) in wall:
                 hours += n * wall[(model, kind)] / 3600
