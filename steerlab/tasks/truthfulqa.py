@@ -209,14 +209,16 @@ class TruthfulQATask(Task):
         out["mc1_effect"] = float((mc1[1.0] - mc1[-1.0]) / 2)
         y = dict(zip(table["coeff"], table["y"]))
         out["y_effect_all"] = float((y[1.0] - y[-1.0]) / 2)  # on every reported question (Effect itself reads complete items)
-        out["mc1_agrees"] = bool(np.sign(out["mc1_effect"]) == np.sign(out["y_effect_all"]))
+        flat = out["mc1_effect"] == 0 or out["y_effect_all"] == 0  # no sign to compare (MC1 moves in steps of 1/n)
+        out["mc1_agrees"] = None if flat else bool(np.sign(out["mc1_effect"]) == np.sign(out["y_effect_all"]))
         out["by_category"] = by_category(results, items)
         return out, table
 
     def more(self, summary: dict) -> list[str]:
         """Per category (≥ CATEGORY_MIN reported questions): MC1 and Effect, so opposite movements are not averaged away."""
         cats = summary.get("by_category") or {}
-        agree = ("agree" if summary.get("mc1_agrees") else "DISAGREE") + " in sign"
+        agrees = summary.get("mc1_agrees")
+        agree = "cannot be compared in sign (one of them is flat)" if agrees is None else ("agree" if agrees else "DISAGREE") + " in sign"
         lines = [f"MC1 view (best answer against the incorrect ones) and y view (all true against all false) {agree}: "
                  f"MC1 Effect {summary.get('mc1_effect', float('nan')):+.4f}, y Effect {summary.get('y_effect_all', float('nan')):+.4f}.", ""]
         if not cats:

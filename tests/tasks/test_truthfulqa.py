@@ -246,3 +246,15 @@ def test_truthfulqa_per_category_and_the_mc1_view():
     assert a["n"] == CATEGORY_MIN and a["effect"] == pytest.approx(1.0) and a["mc1_effect"] == pytest.approx(0.5)
     assert (a["mc1(-1)"], a["mc1(+0)"], a["mc1(+1)"]) == (0.0, 0.0, 1.0)
     assert by_category(pd.DataFrame(rows), items.drop(columns="category")) == {}
+
+
+def test_the_mc1_view_and_the_y_view_are_compared_in_sign_and_flat_is_said(tqa_csv):
+    task = make_task("truthfulqa", tqa_csv)
+    items = pd.DataFrame({"category": ["A", "A"]}, index=[0, 1])
+    rows = lambda mc1_up, y_up: pd.DataFrame([{"item": i, "coeff": c, "mc1": float(mc1_up * c > 0), "mc2": 0.5, "y": y_up * c, "nll": 1.0}  # noqa: E731
+                                             for i in items.index for c in (-1.0, 0.0, 1.0)])
+    metric = type("M", (), {"ci": 0.95})
+    assert task.extras(rows(1, 1), items, metric)[0]["mc1_agrees"] is True
+    assert task.extras(rows(1, -1), items, metric)[0]["mc1_agrees"] is False
+    flat, _ = task.extras(rows(0, 1), items, metric)
+    assert flat["mc1_agrees"] is None and "cannot be compared" in " ".join(task.more(flat))
