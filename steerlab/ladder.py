@@ -150,16 +150,23 @@ def summary_keys(walked: pd.DataFrame, rule_info: dict) -> dict:
     return keys
 
 
+def point(get, m: float, scores: str = "") -> tuple[float, float]:
+    """(KL(m), Effect(m)) at rung m from a lookup `get(key)`: KL(m) = max(KL(+m), KL(−m)), Effect(m) = (S(+m) − S(−m))/2,
+    with S under the key prefix `scores` (a run summary's `<task>/`, or none for a sweep row). One definition for the
+    run report and the sweep report."""
+    return max(get(f"kl({m:+g})"), get(f"kl({-m:+g})")), (get(f"{scores}S({m:+g})") - get(f"{scores}S({-m:+g})")) / 2
+
+
 def effect_curve(summary: dict, task: str) -> pd.DataFrame:
-    """Per rung m with S(±m) and KL(±m) known: Effect(m) = (S(+m) − S(−m))/2, KL(m) = max(KL(+m), KL(−m)), coherence."""
+    """Per rung m with S(±m) and KL(±m) known: Effect(m), KL(m) (`point`) and whether both sides are coherent."""
     rows = []
     for key in summary:
         if key.startswith(f"{task}/S(+") and key != f"{task}/S(+0)":
             m = float(key[len(task) + 4 : -1])
-            lo, kp, km = summary.get(f"{task}/S({-m:+g})"), summary.get(f"kl({m:+g})"), summary.get(f"kl({-m:+g})")
-            if lo is None or kp is None or km is None:
+            if any(k not in summary for k in (f"{task}/S({-m:+g})", f"kl({m:+g})", f"kl({-m:+g})")):
                 continue
-            rows.append({"m": m, "effect": (summary[key] - lo) / 2, "kl": max(kp, km),
+            kl, effect = point(summary.get, m, f"{task}/")
+            rows.append({"m": m, "effect": effect, "kl": kl,
                          "coherent": bool(summary.get(f"coherent({m:+g})") and summary.get(f"coherent({-m:+g})"))})
     curve = pd.DataFrame(rows, columns=["m", "effect", "kl", "coherent"]).sort_values("m", ignore_index=True)
     finite = np.isfinite(curve["effect"].astype(float)) & (curve["kl"].astype(float) > 0)  # no item scored, or no shift: nothing to plot

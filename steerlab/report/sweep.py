@@ -184,10 +184,11 @@ def dose_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | Non
 
 def ladder_curve(row, rungs: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """(KL(m), Effect(m)) of one row (a cell or a group's means) at rungs m: KL(m) = max(KL(+m), KL(−m)), Effect(m) = (S(+m) − S(−m))/2."""
+    from steerlab.ladder import point
+
     get = lambda key: float(row[key]) if key in row and pd.notna(row[key]) else np.nan  # noqa: E731
-    kl = np.array([max(get(f"kl({m:+g})"), get(f"kl({-m:+g})")) for m in rungs])
-    effect = np.array([(get(f"S({m:+g})") - get(f"S({-m:+g})")) / 2 for m in rungs])
-    return kl, effect
+    points = np.array([point(get, m) for m in rungs]).reshape(-1, 2)
+    return points[:, 0], points[:, 1]
 
 
 def effect_kl_plot(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str], path: Path) -> Path:
