@@ -1,10 +1,11 @@
 """steerlab entrypoint: compose the Hydra config (conf/) and run one steering experiment per job."""
+import sys
 import warnings
 
 import hydra
 from omegaconf import DictConfig
 
-from steerlab.cli import task, tidy_errors
+from steerlab.cli import check_outputs, task, tidy_errors
 from steerlab.config_store import register_configs
 
 register_configs()
@@ -20,4 +21,5 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     with tidy_errors():
+        check_outputs(sys.argv[1:])
         main()

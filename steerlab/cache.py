@@ -7,7 +7,8 @@ per-task rows computed for them, and the KL probe's base continuations per model
       <fit id>/COMPLETE                 written last, with every file's size: an entry without it (or with a file of
                                         another size) is partial or corrupt, refit with a warning and never loaded
       <fit id>/strength/<key>.json      one strength calibration of this fit per strength config (scale and measurements)
-      <fit id>/evals/<key>.parquet      one task's rows (item × coefficient) at one calibration; more coefficients append
+      <fit id>/evals/<key>.parquet      one task's steered rows (item × coefficient ≠ 0) at one calibration; more append
+      base/<key>.parquet                one task's rows at c = 0 per model: the unsteered model, shared by every method
       <fit id>.claim                    held by the job fitting this identity (steerlab.reuse.Claim): others wait, then load
       probes/<key>/                     the KL probe (base greedy continuations and base log-probs) per model, dtype,
                                         prompts and tokens
@@ -249,19 +250,40 @@ class FitCache:
         dump_json(path, info)  # strict JSON, atomic; finite floats round-trip exactly, NaN comes back through `nonfinite`
         return {**info, "strength_reused": False}
 
-    def rows_key(self, task, items: pd.DataFrame) -> str:
-        """Rows depend on the fit, the calibration, the task's config, its items' content and the batch size (padding)."""
+    def task_inputs(self, task, items: pd.DataFrame) -> dict:
+        """What a task's rows read besides the steering: its config, its items' content and the batch size (padding)."""
         cfg = {k: v for k, v in plain(task.cfg).items() if k != "val_fraction"}
         content = hashlib.sha256(pd.util.hash_pandas_object(items.astype(str), index=True).to_numpy().tobytes()).hexdigest()
-        return digest({"strength": self.strength_key(), "task": type(task).__name__, "cfg": cfg, "items": content,
-                       "batch_size": self.cfg.eval.batch_size, "code": code_of(self.cfg)})
+        return {"task": type(task).__name__, "cfg": cfg, "items": content, "batch_size": self.cfg.eval.batch_size, "code": code_of(self.cfg)}
+
+    def rows_key(self, task, items: pd.DataFrame) -> str:
+        """Steered rows depend on the fit, the calibration and the task's inputs."""
+        return digest({"strength": self.strength_key(), **self.task_inputs(task, items)})
+
+    def base_key(self, task, items: pd.DataFrame) -> str:
+        """Rows at c = 0 depend on the model and the task's inputs only: c = 0 is the unsteered model for every method,
+        bit for bit (tests/methods/test_registry.py, test_trained.py), so one file per model and task serves every fit."""
+        model = {k: v for k, v in plain(self.cfg.model).items() if k not in MODEL_BOOKKEEPING}
+        return digest({"model": model, **self.task_inputs(task, items)})
 
     def rows(self, task, items: pd.DataFrame, coeffs: list[float], evaluate_fn) -> tuple[pd.DataFrame, list[float]]:
         """(rows at `coeffs` in a fresh run's order, the coefficients reused): cached coefficients are read, the others
-        computed by `evaluate_fn(missing)` and added to the cache."""
+        computed by `evaluate_fn(missing)` and added to the cache. The c = 0 rows are shared by every method on the model
+        (`base/<key>.parquet`); the steered ones belong to this fit and calibration."""
         if not self.on:
             return evaluate_fn(coeffs), []
-        return self.per_coeff(self.entry.rows_path(self.rows_key(task, items)), coeffs, evaluate_fn, task.name)
+        frames, reused = {}, []
+        if any(c == 0 for c in coeffs):
+            path = root_of(self.cfg) / "base" / f"{self.base_key(task, items)}.parquet"
+            zero, got = self.per_coeff(path, [0.0], evaluate_fn, f"{task.name} (c = 0, shared by every method)")
+            frames[0.0], reused = zero, reused + got
+        steered = [c for c in coeffs if c != 0]
+        if steered:
+            rows, got = self.per_coeff(self.entry.rows_path(self.rows_key(task, items)), steered, evaluate_fn, task.name)
+            frames.update({c: rows[rows["coeff"] == c] for c in steered})
+            reused += got
+        ordered = [c for c in coeffs if c in reused]
+        return pd.concat([frames[0.0 if c == 0 else c] for c in coeffs], ignore_index=True), ordered
 
     def walk_rows(self, tokens: int):
         """`measure(coeffs, fn)` for steerlab.ladder.walk: the ladder's rungs of this fit and calibration, cached per coefficient."""

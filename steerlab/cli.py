@@ -10,7 +10,7 @@ from typing import Iterator
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from steerlab.errors import SteerlabError
+from steerlab.errors import ConfigError, SteerlabError
 from steerlab.messages import one_line
 
 
@@ -26,6 +26,21 @@ def tidy_errors() -> Iterator[None]:
             raise
         print(f"error: {one_line(ex)}", file=sys.stderr)
         sys.exit(2)
+
+
+def check_outputs(argv: list[str]) -> None:
+    """The folders Hydra writes into (STEERLAB_OUTPUTS, or hydra.run.dir / hydra.sweep.dir given on the command line) can
+    be created and written: one line before Hydra touches them, instead of its chained tracebacks. Creates nothing."""
+    paths = [("STEERLAB_OUTPUTS", os.environ.get("STEERLAB_OUTPUTS") or "outputs")]
+    paths += [(arg.split("=", 1)[0], arg.split("=", 1)[1]) for arg in argv if arg.startswith(("hydra.run.dir=", "hydra.sweep.dir="))]
+    for key, path in paths:
+        if "${" in path:
+            continue
+        where = Path(path).expanduser().absolute()
+        existing = next(p for p in (where, *where.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError(f"{key}={where}: cannot write there ({existing} is {'not a folder' if not existing.is_dir() else 'not writable'}); "
+                              f"choose another {key}")
 
 
 def console_handler():
@@ -72,10 +87,11 @@ def drop_unused_folder(folder: Path | None) -> None:
         return
     if all(p.name == ".hydra" or p.suffix == ".log" for p in folder.iterdir()):
         shutil.rmtree(folder, ignore_errors=True)
-        try:
-            folder.parent.rmdir()  # the day's folder, when this was its only run
-        except OSError:
-            pass
+        for parent in (folder.parent, folder.parent.parent):  # the day's folder and `runs/`, when this was their only run
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
 
 def failed(cfg, ex: BaseException) -> float:

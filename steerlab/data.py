@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import string
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -59,9 +60,35 @@ def expand(tokenizer, suffix: str) -> list[str]:
 
 
 def persona_prompt(template: str, persona: str) -> str:
-    if "{persona}" not in template:
-        raise DataError(f"data.template must contain '{{persona}}': {template!r}")
+    check_template(template)
     return template.format(persona=persona)
+
+
+def check_template(template: str) -> None:
+    """`data.template` has a `{persona}` slot and no other `{...}` field (str.format would fail on it)."""
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as e:
+        raise DataError(f"data.template={template!r}: {e} (write a literal brace as {{{{ or }}}})") from None
+    if "persona" not in fields:
+        raise DataError(f"data.template must contain '{{persona}}': {template!r}")
+    if fields - {"persona"}:
+        raise DataError(f"data.template={template!r}: only {{persona}} may be in braces, found {sorted(fields - {'persona'})}")
+
+
+def check_data(cfg: DataConfig) -> list[str]:
+    """Every check of the pairs config that needs no tokenizer (before any model work); the distinct suffixes."""
+    if len(cfg.personas) != 2:
+        raise DataError(f"data.personas needs exactly two entries (positive, negative), got {list(cfg.personas)}")
+    if cfg.personas[0].strip() == cfg.personas[1].strip():
+        raise DataError(f"data.personas={list(cfg.personas)}: the two personas are the same, so the pairs contrast nothing")
+    check_template(cfg.template)
+    if not 0 < cfg.val_fraction < 1:
+        raise DataError(f"data.val_fraction={cfg.val_fraction} must be in (0, 1)")
+    suffixes = list(dict.fromkeys(load_suffixes(cfg.suffixes)))
+    if len(suffixes) < 2:
+        raise DataError("data.suffixes: need at least two distinct suffixes to split train/val")
+    return suffixes
 
 
 def _pairs(tokenizer, cfg: DataConfig, suffixes: list[str]) -> list[Pair]:
@@ -75,13 +102,7 @@ def _pairs(tokenizer, cfg: DataConfig, suffixes: list[str]) -> list[Pair]:
 
 def make_pairs(tokenizer, cfg: DataConfig, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
     """Train and validation pairs; no suffix appears in both. Deterministic for a given seed."""
-    if len(cfg.personas) != 2:
-        raise DataError(f"data.personas needs exactly two entries (positive, negative), got {list(cfg.personas)}")
-    if not 0 < cfg.val_fraction < 1:
-        raise DataError(f"data.val_fraction={cfg.val_fraction} must be in (0, 1)")
-    suffixes = list(dict.fromkeys(load_suffixes(cfg.suffixes)))
-    if len(suffixes) < 2:
-        raise DataError("data.suffixes: need at least two distinct suffixes to split train/val")
+    suffixes = check_data(cfg)
     rng = random.Random(seed)
     rng.shuffle(suffixes)
     n_val = max(1, round(len(suffixes) * cfg.val_fraction))

@@ -74,20 +74,38 @@ def add_vectors(model: nn.Module, layers: nn.ModuleList, vectors: dict[int, torc
         yield
 
 
+class _Stop(Exception):
+    """Ends a forward pass from a hook once what it needs has been computed."""
+
+
 @contextmanager
-def capture_outputs(modules: dict) -> Iterator[dict]:
-    """Record the output hidden states of `modules[k]` (and its input under `(k, 'in')`) for the next forward."""
+def capture_outputs(modules: dict, stop: bool = False) -> Iterator[dict]:
+    """Record the output hidden states of `modules[k]` (and its input under `(k, 'in')`) for the next forward.
+
+    With `stop`, the pass ends once every module has run (`run_captured`): the layers above and the LM head never
+    run, which changes nothing that was captured."""
     store: dict = {}
 
     def make(key):
         def hook(_module, args, output):
             store[key] = _hidden(output)
             store[(key, "in")] = args[0] if args else None
+            if stop and all(k in store for k in modules):
+                raise _Stop
 
         return hook
 
     with hooked(lambda: [m.register_forward_hook(make(k)) for k, m in modules.items()]):
         yield store
+
+
+def run_captured(model: nn.Module, store: dict, **inputs) -> None:
+    """One forward pass for a `capture_outputs(..., stop=True)` store (cleared first)."""
+    store.clear()
+    try:
+        model(**inputs)
+    except _Stop:
+        pass
 
 
 @contextmanager
@@ -102,10 +120,6 @@ def map_outputs(modules: dict, fns: dict) -> Iterator[None]:
 
     with hooked(lambda: [modules[k].register_forward_hook(make(fn)) for k, fn in fns.items()]):
         yield
-
-
-class _Stop(Exception):
-    pass
 
 
 def output_of(model: nn.Module, module: nn.Module, **inputs) -> torch.Tensor:

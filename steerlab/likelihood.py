@@ -9,6 +9,7 @@ offset irrelevant, so the scores equal those of full prefix + continuation seque
 """
 from __future__ import annotations
 
+import copy
 import inspect
 
 import numpy as np
@@ -62,8 +63,18 @@ class Continuations:
         head = self.tok.pad([{"input_ids": self.prefixes[i]} for i in chunk], return_tensors="pt", padding=True)
         head = {k: v.to(dev) for k, v in head.items()}
         first = model(**head, use_cache=True, logits_to_keep=1)
+        start = first.logits[:, -1].float().log_softmax(-1)
+        prefix_cache = cache_of(first)
+        out = np.empty(len(idx))
+        groups = length_groups([len(self.conts[j]) for j in idx])
+        for g, part in enumerate(groups):
+            cache = prefix_cache if g == len(groups) - 1 else copy.deepcopy(prefix_cache)  # reorder_cache works in place
+            out[part] = self._continuations(model, chunk, idx[part], head["attention_mask"], start, cache, dev)
+        return out
+
+    def _continuations(self, model, chunk: list[int], idx: np.ndarray, head_mask, start_lp, cache, dev) -> np.ndarray:
+        """Summed log-probs of continuations `idx` (of this chunk's prefixes) on top of the prefix KV cache."""
         rows = torch.as_tensor([chunk.index(int(self.owner[j])) for j in idx], device=dev)  # prefix row of each continuation
-        cache = cache_of(first)
         cache.reorder_cache(rows)
         lens = torch.as_tensor([len(self.conts[j]) for j in idx], device=dev)
         width = int(lens.max())
@@ -72,10 +83,31 @@ class Continuations:
         for r, j in enumerate(idx):
             ids[r, : len(self.conts[j])] = torch.as_tensor(self.conts[j], device=dev)
         cont_mask = (torch.arange(width, device=dev) < lens[:, None]).long()
-        mask = torch.cat([head["attention_mask"][rows], cont_mask], 1)
-        start = first.logits[:, -1].float().log_softmax(-1)[rows].gather(1, ids[:, :1]).squeeze(1)  # first token, from the prefix
+        mask = torch.cat([head_mask[rows], cont_mask], 1)
+        start = start_lp[rows].gather(1, ids[:, :1]).squeeze(1)  # first token, from the prefix
         if width == 1:
             return start.cpu().numpy()
         logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=width, **{cache_arg(model): cache}).logits[:, :-1].float()
         lp = logits.gather(-1, ids[:, 1:, None]).squeeze(-1) - logits.logsumexp(-1)  # [rows, width - 1]
         return (start + (lp * cont_mask[:, 1:]).sum(1)).cpu().numpy()
+
+
+def length_groups(lengths: list[int], most: int = 3, per_pass: int = 64) -> list[np.ndarray]:
+    """Positions split into at most `most` passes of similar length, which minimises the padded tokens computed
+    (rows × longest, plus `per_pass` tokens for each extra pass); answers of 3 and of 30 tokens then do not share
+    a width. Exact dynamic programme over the positions sorted by length."""
+    order = np.argsort(lengths, kind="stable")
+    ln = np.asarray(lengths)[order]
+    n = len(ln)
+    cost = {(0, 0): (0.0, [])}  # (groups used, positions covered) -> (padded tokens, cut points)
+    best = (float(n * ln[-1]), [n]) if n else (0.0, [])
+    for k in range(1, most + 1):
+        for end in range(1, n + 1):
+            options = [(c + (end - start) * ln[end - 1] + (k - 1 and per_pass), cuts + [end])
+                       for (used, start), (c, cuts) in cost.items() if used == k - 1 and start < end]
+            if options:
+                cost[(k, end)] = min(options, key=lambda o: o[0])
+        if (k, n) in cost and cost[(k, n)][0] < best[0]:
+            best = cost[(k, n)]
+    bounds = [0, *best[1]]
+    return [order[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]

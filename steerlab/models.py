@@ -31,9 +31,12 @@ def model_config(name_or_cfg) -> DictConfig:
 
 
 def gguf_path(cfg: ModelConfig) -> Path:
-    """The GGUF file: `model.path`, or `gguf_file` inside the installed package `gguf_package` (found, never imported),
-    or with `gguf_assemble` the file that package joins from its part packages into cache_dir."""
-    if cfg.gguf_package and cfg.gguf_assemble:
+    """The GGUF file: `model.path` when given (it wins over the package), else `gguf_file` inside the installed package
+    `gguf_package` (found, never imported), or with `gguf_assemble` the file that package joins from its part packages
+    into cache_dir."""
+    if cfg.path:
+        path = Path(cfg.path).expanduser()
+    elif cfg.gguf_package and cfg.gguf_assemble:
         path = assembled(cfg)
     elif cfg.gguf_package:
         spec = importlib.util.find_spec(cfg.gguf_package)
@@ -48,7 +51,7 @@ def gguf_path(cfg: ModelConfig) -> Path:
                 raise ConfigError(f"model={cfg.name}: expected one .gguf file in {folder}, found {len(found)}; set model.gguf_file")
             path = found[0]
     else:
-        path = Path(cfg.path).expanduser()
+        raise ConfigError(f"model={cfg.name}: a GGUF model needs model.path or model.gguf_package")
     if not path.is_file():
         raise ConfigError(f"model={cfg.name}: GGUF file not found: {path}")
     return path
@@ -75,22 +78,37 @@ def cache_folder(cfg: ModelConfig) -> Path:
     return Path(cfg.cache_dir).expanduser() / "models" / f"{src.stem}-{src.stat().st_size}"
 
 
+def hf_config(cfg: ModelConfig):
+    """The model's transformers config, read alone (no weights), for early validation."""
+    from transformers import AutoConfig
+
+    if cfg.source == Source.tiny:
+        from steerlab.tiny import tiny_config
+
+        return tiny_config(cfg.tiny)
+    if cfg.source == Source.gguf:
+        folder = cache_folder(cfg)
+        if cache_ok(folder):
+            return AutoConfig.from_pretrained(folder)
+        src = gguf_path(cfg)
+        return AutoConfig.from_pretrained(src.parent, gguf_file=src.name)
+    _check_folder(cfg)
+    return AutoConfig.from_pretrained(cfg.path)
+
+
 def depth(cfg: ModelConfig) -> int:
     """Number of decoder layers, read from the config alone (no weights), for early validation."""
     from steerlab.layers import num_layers
 
-    if cfg.source == Source.tiny:
-        return cfg.tiny.num_layers
-    from transformers import AutoConfig
+    return cfg.tiny.num_layers if cfg.source == Source.tiny else num_layers(hf_config(cfg))
 
-    if cfg.source == Source.gguf:
-        folder = cache_folder(cfg)
-        if cache_ok(folder):
-            return num_layers(AutoConfig.from_pretrained(folder))
-        src = gguf_path(cfg)
-        return num_layers(AutoConfig.from_pretrained(src.parent, gguf_file=src.name))
-    _check_folder(cfg)
-    return num_layers(AutoConfig.from_pretrained(cfg.path))
+
+def skeleton(cfg: ModelConfig) -> torch.nn.Module:
+    """The model's modules on the meta device: every shape, no memory and no weights read (early validation)."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(hf_config(cfg))
 
 
 def _check_folder(cfg: ModelConfig) -> None:

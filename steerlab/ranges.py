@@ -102,6 +102,27 @@ def check_section(prefix: str, node, schema: type, table: dict[type, dict[str, s
             check_section(f"{prefix}{f.name}.", node.get(f.name), f.type, table)
 
 
+def check_finite(node, prefix: str = "") -> None:
+    """No NaN or infinity anywhere: coefficients, rungs, targets, rates, optimizer arguments, every list and mapping."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            check_finite(value, f"{prefix}{key}.")
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            check_finite(value, f"{prefix}[{i}].")
+    elif isinstance(node, float) and not math.isfinite(node):
+        where = prefix[:-1].replace(".[", "[")
+        raise ConfigError(f"{where}={node} must be a finite number")
+
+
+def plain_tree(cfg: DictConfig):
+    """The config as plain data, resolved where it can be (a `${hydra:…}` field outside a Hydra job stays as text)."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - interpolations that only Hydra can resolve
+        return OmegaConf.to_container(cfg, resolve=False)
+
+
 def check(cfg: DictConfig) -> None:
     """All numeric ranges of a composed run config (before any model work)."""
     from steerlab.analysis.registry import ANALYSES
@@ -109,6 +130,7 @@ def check(cfg: DictConfig) -> None:
     from steerlab.methods.registry import METHODS
     from steerlab.tasks.registry import TASKS
 
+    check_finite({k: v for k, v in plain_tree(cfg).items() if k != "hydra"})
     table = rules()
     check_section("", cfg, Config, table)
     for group, schema in GROUP_SCHEMAS.items():

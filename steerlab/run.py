@@ -16,12 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from steerlab import models
 from steerlab.context import FitContext, make_context
-from steerlab.data import load_strings, load_suffixes
+from steerlab.data import check_data, load_strings
 from steerlab.errors import ConfigError, SteerlabError
 from steerlab.layers import loss_layer, loss_layers, steer_layers
 from steerlab.log import make_logger
 from steerlab.methods.base import Method
-from steerlab.methods.registry import build
+from steerlab.methods.registry import build, trainable_names
 from steerlab.methods.store import save
 from steerlab.reuse import Claim, Index, copy_result, dump_json, identity, load_json, read_status, writable, write_status
 from steerlab.tasks.base import Task
@@ -100,11 +100,15 @@ def prepare(cfg: DictConfig) -> Plan:
         raise ConfigError(f"eval.coeffs={list(cfg.eval.coeffs)} must include -1, 0 and 1")
     method = build(cfg.adapter)
     method.check_coeffs(coeffs)
+    if cfg.adapter.name in trainable_names():
+        from steerlab.train import check_optimizer
+
+        check_optimizer(cfg.train)
     from steerlab import ladder
 
     rungs = ladder.check(cfg.eval.ladder, coeffs) if method.scalable else []
     task_plans = [plan_task(t) for t in build_all(cfg)]
-    load_suffixes(cfg.data.suffixes)
+    check_data(cfg.data)
     from steerlab import strength
 
     strength.check(cfg.strength)
@@ -115,11 +119,24 @@ def prepare(cfg: DictConfig) -> Plan:
     plan = Plan(method, task_plans, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth),
                 coeffs, build_analysis(cfg.get("analysis")), samples, rungs)
     method.check_layers(plan.steer_layers, plan.loss_layers)
+    if cfg.adapter.name in trainable_names():
+        method.check_shapes(linear_shapes(cfg, plan))
     return plan
+
+
+def linear_shapes(cfg: DictConfig, plan: Plan) -> dict[str, tuple[int, ...]]:
+    """{"layer.module": weight shape} of the Linear modules an adapter targets, from the model's skeleton (no weights);
+    an unknown `layers.modules` name fails here, before the model loads."""
+    from steerlab.layers import Placement
+
+    placement = Placement(plan.steer_layers, list(cfg.layers.modules), plan.loss_layer, cfg.model.layers_path)
+    return {name: tuple(mod.weight.shape) for name, (_, _, mod) in placement.linears(models.skeleton(cfg.model)).items()}
 
 
 def plan_task(task: Task) -> TaskPlan:
     items = task.load()
+    if len(items) == 0:
+        raise ConfigError(f"evals.{task.name}: no {task.unit} to evaluate (its data is empty)")
     val, test = task.split(items)
     task.check(val, test)
     return TaskPlan(task, items, val, test)

@@ -43,25 +43,30 @@ def tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
 
 def tiny_model(cfg: TinyConfig, seed: int = 0) -> tuple[torch.nn.Module, PreTrainedTokenizerFast]:
     """A random-init causal LM of family `cfg.arch` with the tiny tokenizer."""
+    tok = tiny_tokenizer(cfg.vocab_size)
+    config = tiny_config(cfg, len(tok), tok.pad_token_id, tok.eos_token_id)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    return model.eval(), tok
+
+
+def tiny_config(cfg: TinyConfig, vocab_size: int | None = None, pad_id: int = 0, eos_id: int = 2):
+    """The transformers config of a tiny model (`vocab_size` defaults to the configured one)."""
     from transformers import Gemma3TextConfig, LlamaConfig, Qwen3Config
 
     families = {"llama": LlamaConfig, "qwen3": Qwen3Config, "gemma3": Gemma3TextConfig}
     if cfg.arch not in families:
         raise ConfigError(f"model.tiny.arch={cfg.arch!r}: choose one of {sorted(families)}")
-    tok = tiny_tokenizer(cfg.vocab_size)
-    config = families[cfg.arch](
+    return families[cfg.arch](
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,
         num_hidden_layers=cfg.num_layers,
         num_attention_heads=cfg.num_heads,
         num_key_value_heads=cfg.num_kv_heads,
         head_dim=cfg.hidden_size // cfg.num_heads,
-        vocab_size=len(tok),
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
+        vocab_size=vocab_size or cfg.vocab_size,
+        pad_token_id=pad_id,
+        eos_token_id=eos_id,
         bos_token_id=None,
         max_position_embeddings=1024,
     )
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    return model.eval(), tok

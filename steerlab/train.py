@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from transformers import get_cosine_schedule_with_warmup
 
 from steerlab.checkpoint import Checkpoint
-from steerlab.errors import TrainingError
+from steerlab.errors import ConfigError, TrainingError
 from steerlab.hooks import capture_outputs
 from steerlab.layers import readout
 from steerlab.loss import ContrastiveLoss, Reference, basis
@@ -24,7 +24,30 @@ log = logging.getLogger(__name__)
 
 def warmup_cosine(optimizer, total_steps: int, warmup: float = 0.1):
     """Linear warm-up over a fraction of the steps, then cosine decay (transformers' schedule)."""
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or not 0 <= warmup < 1:
+        raise ConfigError(f"train.scheduler.warmup={warmup!r} must be a fraction of the steps in [0, 1)")
     return get_cosine_schedule_with_warmup(optimizer, math.ceil(warmup * total_steps), total_steps)
+
+
+def check_optimizer(cfg) -> None:
+    """Build `train.optimizer` and `train.scheduler` on one dummy parameter, so that their own argument checks (a negative
+    learning rate, betas outside [0, 1), an unknown class or keyword) fail in one line before any model work."""
+    opt = built("train.optimizer", cfg.optimizer, lambda: instantiate(cfg.optimizer, params=[torch.nn.Parameter(torch.zeros(1))]))
+    built("train.scheduler", cfg.scheduler, lambda: instantiate(cfg.scheduler)(opt, total_steps=cfg.steps))
+
+
+def built(key: str, node, make):
+    """`make()`, with an error in the arguments said as one line naming `key` and its target."""
+    try:
+        return make()
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Hydra wraps the target's own error (ValueError, TypeError, ImportError)
+        cause = e.__cause__ or e
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        target = node.get("_target_") if hasattr(node, "get") else None
+        raise ConfigError(f"{key} ({target}): {type(cause).__name__}: {' '.join(str(cause).split())}") from None
 
 
 class PairData:

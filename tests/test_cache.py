@@ -162,8 +162,13 @@ def test_rows_of_cached_coefficients_are_reused_and_new_ones_computed(tiny, tmp_
 
     rows, reused = cache.rows(Task(), items, [-1.0, 0.0, 1.0], evaluate)
     more, reused_more = cache.rows(Task(), items, [-2.0, -1.0, 0.0, 1.0, 2.0], evaluate)
-    assert asked == [[-1.0, 0.0, 1.0], [-2.0, 2.0]] and reused == [] and reused_more == [-1.0, 0.0, 1.0]
+    assert asked == [[0.0], [-1.0, 1.0], [-2.0, 2.0]] and reused == [] and reused_more == [-1.0, 0.0, 1.0]  # c = 0: its own file
     pd.testing.assert_frame_equal(more, evaluate([-2.0, -1.0, 0.0, 1.0, 2.0]))
+    other = FitCache(compose_cfg([*QUICK, "adapter=pca", f"fit_cache_dir={tmp_path}"]), tmp_path / "run2")  # another fit, same model
+    other.entry.folder.mkdir(parents=True)
+    asked.clear()
+    _, shared = other.rows(Task(), items, [-1.0, 0.0, 1.0], evaluate)
+    assert shared == [0.0] and asked == [[-1.0, 1.0]]
     _, again = cache.rows(Task(), items.assign(q=["a", "c"]), [-1.0, 0.0, 1.0], evaluate)  # other items: other rows
     assert again == []
 
@@ -226,6 +231,23 @@ def test_adding_a_task_and_coefficients_reuses_the_fit_and_matches_a_fresh_run_b
     for task in ("builtin", "truthfulqa"):
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "second" / f"results_{task}.parquet"),
                                       pd.read_parquet(tmp_path / "fresh" / f"results_{task}.parquet"))
+
+
+def test_rows_at_zero_are_shared_by_every_method_and_equal_a_fresh_run(tmp_path):
+    """c = 0 is the unsteered model for every method: a random run after a PCA run reads PCA's c = 0 rows."""
+    args = [*QUICK, "logger=none"]
+    first = launch([*args, "adapter=pca", f"out_dir={tmp_path}/pca"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = launch([*args, "adapter=random", f"out_dir={tmp_path}/random"], tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "c = 0, shared by every method" in second.stdout + second.stderr
+    assert summary(tmp_path / "pca")["builtin/reused_coeffs"] == [] and summary(tmp_path / "random")["builtin/reused_coeffs"] == [0.0]
+    fresh = launch([*args, "adapter=random", f"out_dir={tmp_path}/fresh", "fit_cache=false", "reuse=false"], tmp_path)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "random" / "results_builtin.parquet"),
+                                  pd.read_parquet(tmp_path / "fresh" / "results_builtin.parquet"))
+    b, c = summary(tmp_path / "random"), summary(tmp_path / "fresh")
+    assert {k: b[k] for k in b if k.startswith("builtin/S(")} == {k: c[k] for k in c if k.startswith("builtin/S(")}
 
 
 def test_two_concurrent_jobs_needing_one_fit_fit_it_once(tmp_path):

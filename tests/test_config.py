@@ -49,40 +49,6 @@ def test_schema_rejects_wrong_type_and_unknown_key():
         compose_cfg(["model.source=cloud"])
 
 
-@pytest.mark.parametrize(
-    "args,needle",
-    [
-        (["adapter=nope"], "adapter/nope"),
-        (["layers.start=99", "model=tiny_llama"], "layers.start=99"),
-        (["evals=[daily_dilemmas]", "evals.daily_dilemmas.path=/missing.csv", "model=tiny_llama"], "/missing.csv"),
-        (["evals=[builtin,truthfulqa]", "evals.truthfulqa.path=/missing.csv", "model=tiny_llama"], "evals.truthfulqa.path: no such file /missing.csv"),
-        (["evals=[builtin,nope]", "model=tiny_llama"], "Could not load 'evals/nope'. (available: builtin, daily_dilemmas, sentiment, truthfulqa)"),
-        (["evals=[truthfulqa]", "evals.truthfulqa.task=nope", "model=tiny_llama"], "evals.truthfulqa.task='nope': unknown task"),
-        (["eval.limit=0", "model=tiny_llama"], "eval.limit=0"),
-        (["evals.builtin.limit=-5", "model=tiny_llama"], "evals.builtin.limit=-5"),
-        (["evals.builtin.limit=1", "evals.builtin.val_fraction=0.9", "model=tiny_llama"], "evals.builtin: no reported dilemma left"),
-        (["evals.builtin.target=no_such_value", "model=tiny_llama"], "evals.builtin.target='no_such_value'"),
-        (["adapter=ipissa", "adapter.r=-1", "model=tiny_llama"], "adapter.r=-1 must be an integer >= 1"),
-        (["model.dtype=float99", "model=tiny_llama"], "model.dtype='float99'"),
-        (["train.steps=0", "model=tiny_llama"], "train.steps=0 must be an integer >= 1"),
-        (["+eval.limt=20", "model=tiny_llama"], "eval.limt: unknown key (did you mean eval.limit?)"),
-        (["+adapter.unknown=1", "model=tiny_llama"], "Key 'unknown' not in 'PCAConfig'"),
-        (["adapter=prompt", "eval.coeffs=[-2,-1,0,1,2]", "model=tiny_llama"], "coefficients"),
-        (["eval.coeffs=[0,1]", "model=tiny_llama"], "eval.coeffs"),
-        (["strength.target=0", "model=tiny_llama"], "strength.target=0"),
-        (["strength.prompts=/missing.json", "model=tiny_llama"], "strength.prompts: no such file /missing.json"),
-        (["eval.samples=99", "model=tiny_llama"], "eval.samples=99"),
-    ],
-)
-def test_bad_input_is_one_line_and_before_the_model_loads(tmp_path, args, needle):
-    proc = launch(args, tmp_path)
-    assert proc.returncode == 2
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], proc.stderr
-    assert "loaded " not in proc.stderr + proc.stdout  # models.load logs "loaded <model>"; no wall-time bound, which a busy runner breaks
-    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("summary.json"))
-
-
 def test_malformed_truthfulqa_file_fails_before_the_model_loads(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("Question,Best Answer,Correct Answers\nIs it?,Yes,Yes\n")

@@ -42,3 +42,25 @@ def test_hooks_removed(tiny):
         pass
     assert all(not l._forward_hooks for l in layers) and not model._forward_pre_hooks
     assert torch.equal(logits(model, tok, ["hello"]), before)
+
+
+def test_extraction_stops_after_the_last_layer_it_reads_and_reads_the_same_states(tiny):
+    """activations.last_tokens ends each pass after its deepest module: same states as a full pass, no LM head run."""
+    from steerlab.activations import last_tokens
+
+    model, tok = tiny
+    layers = decoder_layers(model)
+    texts = ["The weather today is", "a b c d e f g", "Hello"]
+    heads = []
+    handle = model.lm_head.register_forward_hook(lambda *_: heads.append(1))
+    try:
+        early = last_tokens(model, tok, texts, {1: layers[1], 2: layers[2]}, batch_size=8, inputs=True)  # one batch: the padding of the full pass below
+    finally:
+        handle.remove()
+    assert heads == []  # the LM head never ran
+    enc = tok(texts, return_tensors="pt", padding=True)
+    with torch.no_grad(), capture_outputs({1: layers[1], 2: layers[2]}) as out:
+        model(**enc)
+    for key in (1, 2):
+        assert torch.equal(early[key], out[key][:, -1].float())
+        assert torch.equal(early[(key, "in")], out[(key, "in")][:, -1].float())

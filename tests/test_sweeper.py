@@ -216,3 +216,24 @@ def test_a_pinned_code_version_replaces_the_source_hash_in_the_identity(monkeypa
     monkeypatch.setattr(reuse, "code_version", lambda: "0.1.0+src.changed")  # an edit to the computing source
     assert identity(base) != before[0] and identity(pinned) == before[1]
     assert identity(compose_cfg(["adapter=pca", "code_version=headline-2"])) != before[1]  # a bumped label recomputes
+
+
+def test_a_command_line_value_the_file_lists_selects_grids_and_another_replaces_it():
+    """`model=smollm2_135m` on a file whose grids set the model runs only that model's cells (a grid for another model
+    is left out, never turned into a twin with that grid's settings); an unlisted value applies to every grid."""
+    from steerlab.sweeper import expand
+
+    params = {"model": "smollm2_135m,gemma3_270m"}
+    grids = [{"adapter": "random", "seed": "range(0,3)"},
+             {"model": "smollm2_135m", "evals": "[builtin,truthfulqa]", "adapter": "pca", "seed": "0,1"},
+             {"model": "gemma3_270m", "evals": "[builtin]", "adapter": "pca"}]
+    cells = lambda args: [dict(o.split("=", 1) for o in c) for c in expand(params, grids, args)]  # noqa: E731
+    assert len(cells([])) == 6 + 2 + 1
+    small = cells(["model=smollm2_135m"])
+    assert {c["model"] for c in small} == {"smollm2_135m"} and len(small) == 3 + 2
+    assert not [c for c in small if c.get("evals") == "[builtin]"]  # the Gemma grid is left out, not run on SmolLM2
+    gemma = cells(["model=gemma3_270m"])
+    assert len(gemma) == 3 + 1 and [c["evals"] for c in gemma if c["adapter"] == "pca"] == ["[builtin]"]
+    other = cells(["model=qwen3_0_6b"])
+    assert {c["model"] for c in other} == {"qwen3_0_6b"} and len(other) == 3 + 2 + 1
+    assert sorted(c["seed"] for c in cells(["seed=1"])) == ["1"] * 4  # a grid without the key takes the override

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, ClassVar, Iterator
 
 import torch
 
+from steerlab.errors import ConfigError
 from steerlab.layers import Placement
 
 if TYPE_CHECKING:
@@ -59,6 +60,20 @@ class Method:
 
     def check_layers(self, steer_layers: list[int], loss_layers: list[int]) -> None:
         """Raise ConfigError if the method cannot work on these layers (called before any model work)."""
+
+    rank_field: str | None = None  # a config field the adapted matrices' rank bounds (an SVD has no more components)
+
+    def check_shapes(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Raise ConfigError if the method cannot work on Linear weights of these shapes ({"layer.module": shape}), read
+        from the model's skeleton before any weight is loaded."""
+        if self.rank_field is None or not shapes:
+            return
+        rank, where = min((min(shape), name) for name, shape in shapes.items())
+        value = getattr(self.cfg, self.rank_field)
+        if value > rank:
+            shape = "×".join(map(str, shapes[where]))
+            raise ConfigError(f"adapter.{self.rank_field}={value} exceeds the rank of the adapted matrices (layer.module {where} is {shape}, "
+                              f"rank {rank}); use adapter.{self.rank_field} <= {rank}")
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {}

@@ -144,6 +144,7 @@ class InnerPiSSALinear(nn.Module):
 
 class IPissaMethod(TrainedMethod):
     name = "ipissa"
+    rank_field = "r"  # the top-r singular components of each matrix: no more than its rank
 
     def __init__(self, cfg):
         super().__init__(cfg)

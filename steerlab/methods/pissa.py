@@ -17,6 +17,7 @@ class PiSSAConfig(LoraFamilyConfig):
 class PiSSAMethod(LoraFamilyMethod):
     name = "pissa"
     init_weights = "pissa"
+    rank_field = "r"  # initialised from the top-r singular components: no more than the rank
 
     def __init__(self, cfg):
         super().__init__(cfg)

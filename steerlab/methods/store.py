@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
-from steerlab.errors import ConfigError
+from steerlab.errors import ConfigError, DataError
 from steerlab.layers import Placement
 from steerlab.methods.base import Method
 from steerlab.methods.registry import build
@@ -30,15 +30,31 @@ def load(folder: str | Path) -> Method:
     folder = Path(folder)
     if not (folder / "method.json").is_file():
         raise ConfigError(f"{folder}: not a saved steerlab method (no method.json)")
-    info = json.loads((folder / "method.json").read_text())
+    try:
+        info = json.loads((folder / "method.json").read_text())
+    except (ValueError, OSError) as e:
+        raise DataError(f"{folder / 'method.json'}: unreadable ({e}); {RECOVER}") from None
     method = build(info["config"])
     method.sign, method.meta = float(info["sign"]), _int_keys(info["meta"])
     method.scale = float(info.get("scale", 1.0))  # methods saved before strength calibration: native
     method.placement = placement(info)
     for key in method.saved:
         setattr(method, key, info.get("state", {}).get(key, info["meta"].get(key)))  # saved before `state` existed: in meta
-    method.load_tensors(load_file(folder / "tensors.safetensors"))
+    method.load_tensors(tensors_of(folder / "tensors.safetensors"))
     return method
+
+
+RECOVER = "the save is incomplete or corrupt: fit again (save() rewrites the folder) or delete the folder"
+
+
+def tensors_of(path: Path) -> dict:
+    """The tensors of a saved method; a missing, truncated or corrupt file is one line naming it."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing; {RECOVER}")
+    try:
+        return load_file(path)
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own SafetensorError (and OSError, ValueError)
+        raise DataError(f"{path}: cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:160]}); {RECOVER}") from None
 
 
 def placement(info: dict) -> Placement | None:

@@ -67,6 +67,8 @@ def from_csv(path: Path) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in frame]
     if missing:
         raise DataError(f"evals.truthfulqa.path: {path} lacks column(s) {missing}; expected the original layout {list(COLUMNS)}")
+    if frame.empty:
+        raise DataError(f"evals.truthfulqa.path: {path} has no questions (a header and no rows)")
     rows = []
     for i, r in frame.iterrows():
         where = f"{path.name} row {i + 2}"  # header is line 1

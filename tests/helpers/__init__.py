@@ -25,7 +25,10 @@ def compose_cfg(overrides: list[str] | None = None):
 
 
 def launch_env(tmp_path: Path, extra: dict | None = None) -> dict:
-    env = {**os.environ, "STEERLAB_OUTPUTS": str(tmp_path / "outputs"), "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(extra or {})}
+    # FutureWarning is an error in launch.py as in pytest (pyproject.toml): a deprecated call fails the tests now,
+    # not a fresh install after the library removes it
+    env = {**os.environ, "STEERLAB_OUTPUTS": str(tmp_path / "outputs"), "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+           "PYTHONWARNINGS": "error::FutureWarning", **(extra or {})}
     env.pop("WANDB_API_KEY", None)
     return env
 

@@ -79,6 +79,28 @@ def test_save_load_round_trip(tiny, fitted, tmp_path):
     assert torch.equal(_steered(model, tok, again, 1.0), _steered(model, tok, fitted, 1.0))
 
 
+def test_a_truncated_or_missing_save_is_one_line_naming_the_file(tiny_ctx, tmp_path):
+    """steerlab.api.load on a damaged save: a DataError naming the file and how to recover, not the library's error."""
+    from steerlab.api import load as api_load
+    from steerlab.errors import DataError
+
+    method = build({"name": "mean", "norm_fraction": 0.5})
+    method.fit(tiny_ctx)
+    folder = save(method, tmp_path / "m")
+    tensors = folder / "tensors.safetensors"
+    tensors.write_bytes(tensors.read_bytes()[:40])
+    with pytest.raises(DataError) as err:
+        api_load(folder)
+    text = str(err.value)
+    assert str(tensors) in text and "fit again" in text and "delete the folder" in text and "\n" not in text
+    tensors.unlink()
+    with pytest.raises(DataError, match="tensors.safetensors: missing"):
+        api_load(folder)
+    (folder / "method.json").write_text("{not json")
+    with pytest.raises(DataError, match="method.json: unreadable"):
+        api_load(folder)
+
+
 def test_a_method_saved_before_placement_and_state_existed_still_loads(tiny, fitted, tmp_path):
     """method.json written before steerlab kept `placement` and `state`: both come back from `meta`, steering is the same."""
     import json

@@ -116,6 +116,37 @@ def test_shared_prefix_scoring_equals_full_sequences(tiny):
     assert got == pytest.approx(want, abs=1e-4)
 
 
+@pytest.mark.parametrize("arch", ["tiny_llama", "tiny_qwen3", "tiny_gemma3"])
+def test_continuations_in_several_length_groups_equal_full_sequences(arch, monkeypatch):
+    """Answers of 1 to ~25 tokens are scored in passes of similar length (one prefix cache copied per pass)."""
+    import steerlab.likelihood as likelihood
+    from steerlab.api import load_model
+
+    model, tok = load_model(arch)
+    passes = []
+    split = likelihood.length_groups
+    monkeypatch.setattr(likelihood, "length_groups", lambda lengths: passes.append(split(lengths, per_pass=0)) or passes[-1])
+    heads = [render(tok, q) for q, *_ in QUESTIONS[:3]]
+    answers = ["Yes.", "No, not at all, and never in any of the years that I have been asked this question.", "It is red.", "Blue.",
+               "Maybe, it depends on what you mean by it and who is asking.", "No."]
+    owner = np.array([0, 0, 1, 2, 2, 2])
+    got = Continuations(tok, tok(heads, add_special_tokens=False)["input_ids"], tok(answers, add_special_tokens=False)["input_ids"], owner, 4).score(model)
+    want = [answer_logprob(model, tok, heads[o], a)[0] for o, a in zip(owner, answers)]
+    assert got == pytest.approx(want, abs=1e-4)
+    assert max(len(p) for p in passes) >= 2  # some chunk really ran in more than one pass
+
+
+def test_length_groups_cover_every_position_once_and_cut_padding():
+    from steerlab.likelihood import length_groups
+
+    lengths = [3, 30, 4, 5, 28, 3, 10, 9, 2, 31]
+    groups = length_groups(lengths, per_pass=8)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths))) and 1 < len(groups) <= 3
+    padded = sum(len(g) * max(lengths[i] for i in g) for g in groups)
+    assert padded < len(lengths) * max(lengths)
+    assert len(length_groups([5] * 10)) == 1 and length_groups([]) == []
+
+
 def test_truthfulqa_items_from_the_original_layout(tqa_csv):
     items = from_csv(tqa_csv)
     assert len(items) == len(QUESTIONS)
