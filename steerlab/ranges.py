@@ -1,4 +1,5 @@
-"""The allowed range of every numeric config field, checked before any model work (one line naming the field).
+"""The allowed range of every numeric config field, and no key outside the schemas, checked before any model work
+(one line naming the field).
 
 `rules()` maps a config dataclass to {field: rule}; a rule is `>=a`, `>a`, `[a,b]`, `[a,b)`, `(a,b)` or `(a,b]`, or
 `any` for fields whose range another check owns (layer positions: `steerlab.layers`, against the model's depth).
@@ -145,3 +146,25 @@ def check(cfg: DictConfig) -> None:
     for name, node in (cfg.get("evals") or {}).items():
         if OmegaConf.is_config(node) and node.get("task") in TASKS:
             check_section(f"evals.{name}.", node, TASKS[node.task][0], table)
+
+
+def check_keys(cfg: DictConfig) -> None:
+    """No key outside the schemas (a `+eval.limt=20` typo would otherwise be ignored)."""
+    from dataclasses import fields
+    from difflib import get_close_matches
+
+    from steerlab.config import GROUP_SCHEMAS, Config
+
+    def unknown(where: str, key: str, known: set[str]) -> ConfigError:
+        near = get_close_matches(key, sorted(known), n=1)
+        return ConfigError(f"{where}{key}: unknown key" + (f" (did you mean {where}{near[0]}?)" if near else f"; known: {sorted(known)}"))
+
+    top = {f.name for f in fields(Config)} | {"hydra"}
+    for key in cfg:
+        if key not in top:
+            raise unknown("", key, top)
+    for group, schema in GROUP_SCHEMAS.items():
+        known = {f.name for f in fields(schema)}
+        for key in cfg.get(group) or {}:
+            if key not in known:
+                raise unknown(f"{group}.", key, known)

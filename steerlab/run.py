@@ -65,33 +65,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def check_keys(cfg: DictConfig) -> None:
-    """No key outside the schemas (a `+eval.limt=20` typo would otherwise be ignored)."""
-    from dataclasses import fields
-    from difflib import get_close_matches
-
-    from steerlab.config import GROUP_SCHEMAS, Config
-
-    def unknown(where: str, key: str, known: set[str]) -> ConfigError:
-        near = get_close_matches(key, sorted(known), n=1)
-        return ConfigError(f"{where}{key}: unknown key" + (f" (did you mean {where}{near[0]}?)" if near else f"; known: {sorted(known)}"))
-
-    top = {f.name for f in fields(Config)} | {"hydra"}
-    for key in cfg:
-        if key not in top:
-            raise unknown("", key, top)
-    for group, schema in GROUP_SCHEMAS.items():
-        known = {f.name for f in fields(schema)}
-        for key in cfg.get(group) or {}:
-            if key not in known:
-                raise unknown(f"{group}.", key, known)
-
-
 def prepare(cfg: DictConfig) -> Plan:
     """Every check that needs no weights: keys and ranges, coefficients, method config, eval data, layers, files."""
     from steerlab import ranges
 
-    check_keys(cfg)
+    ranges.check_keys(cfg)
     ranges.check(cfg)
     if cfg.model.dtype not in models.DTYPES:
         raise ConfigError(f"model.dtype={cfg.model.dtype!r}: choose one of {sorted(models.DTYPES)}")
