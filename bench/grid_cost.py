@@ -107,12 +107,11 @@ def derived(measured: pd.DataFrame) -> pd.DataFrame:
     fit_gap = get(small, "vector") - get(small, "random")  # what a fitted vector adds to a random direction's cell
     evals = lambda model, kind: sum(get(model, kind, c) for c in ("builtin/eval_seconds", "truthfulqa/eval_seconds")  # noqa: E731
                                     if pd.notna(m.loc[(model, kind), c]))
-    rows = [(model, kind, get(model, kind), "measured") for model, kind in m.index]
+    rows = [(model, kind, get(model, kind), "measured") for model, kind in m.index if (model, kind) != (gemma, "random")]  # with TruthfulQA
     rows.append((small, "control vector", get(small, "control random") + fit_gap, "control random + (vector − random) on honesty"))
     vector = {small: get(small, "vector")}
     tqa = get(gemma, "random", "truthfulqa/eval_seconds")
     rows.append((gemma, "random", get(gemma, "random") - tqa, "the measured cell less its TruthfulQA eval (builtin only)"))
-    rows = [r for r in rows if not (r[0] == gemma and r[1] == "random" and r[3] == "measured")]
     vector[gemma] = get(gemma, "random") - tqa + fit_gap
     rows.append((gemma, "vector", vector[gemma], "random (builtin only) + SmolLM2's (vector − random)"))
     rows.append((gemma, "control vector", get(gemma, "control random") + fit_gap, "control random + SmolLM2's (vector − random)"))

@@ -83,7 +83,7 @@ def selected(merged: dict, arguments: List[str], listed: Dict[str, set]):
     merged, rest = dict(merged), []
     for arg in arguments:
         key, _, value = arg.partition("=")
-        values, mine = plain_values(value), plain_values(merged.get(key, "(")) if key in merged else None
+        values, mine = plain_values(value), plain_values(merged[key]) if key in merged else None
         if values is None or mine is None or not set(values) <= listed.get(key, set()):
             rest.append(arg)
             continue
