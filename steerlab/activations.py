@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from steerlab import oom
 from steerlab.batching import Batches
 from steerlab.hooks import capture_outputs, run_captured
 from steerlab.models import device_of
@@ -13,6 +14,10 @@ from steerlab.progress import progress
 def last_tokens(model, tok, texts: list[str], modules: dict, batch_size: int, k: int = 1, inputs: bool = False, desc: str = "extract") -> dict:
     """{key: [n_texts, d]} mean over the last `k` tokens of each module's output (and input under (key, 'in')). Each
     pass stops after the last module it reads: the layers above and the LM head never run."""
+    return oom.run(model, "extract", batch_size, lambda size: _last_tokens(model, tok, texts, modules, size, k, inputs, desc), len(texts))
+
+
+def _last_tokens(model, tok, texts, modules, batch_size, k, inputs, desc) -> dict:
     batches = Batches.build(tok, texts, batch_size, device_of(model))
     parts: dict = {}
     with capture_outputs(modules, stop=True) as store:

@@ -39,7 +39,7 @@ def load_model(model, seed: int = 0):
 
 def context_for(cfg: DictConfig, model, tok) -> FitContext:
     """FitContext from a composed config (data, layers, model, train, loss_space, seed)."""
-    return make_context(model, tok, cfg.data, cfg.layers, layers_path=cfg.model.layers_path, batch_size=cfg.model.batch_size, seed=cfg.seed,
+    return make_context(model, tok, cfg.data, cfg.layers, layers_path=cfg.model.layers_path, batch_size=models.batch_start(cfg.model), seed=cfg.seed,
                         train=cfg.train, loss=cfg.loss_space)
 
 

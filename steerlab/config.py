@@ -16,6 +16,7 @@ class Source(str, Enum):
     folder = "folder"  # local folder written by save_pretrained
     gguf = "gguf"  # GGUF file, dequantised once and cached as safetensors
     tiny = "tiny"  # random-init model built in code, for tests
+    arch = "arch"  # random-init model of a real architecture from its config values (no weights, no network)
 
 
 @dataclass
@@ -41,8 +42,11 @@ class ModelConfig:
     device: str = "cpu"  # cpu | cuda | auto (device_map)
     cache_dir: str = "${oc.env:STEERLAB_CACHE,'~/.cache/steerlab'}"
     layers_path: Optional[str] = None  # dotted path of the decoder-layer list; None = found generically
-    batch_size: int = 16
+    batch_size: Any = 16  # prompts per pass of pair extraction (a number), or 'auto': every phase halves on out-of-memory (steerlab/oom.py)
     tiny: TinyConfig = field(default_factory=TinyConfig)
+    arch: Dict[str, Any] = field(default_factory=dict)  # source=arch: the transformers config values (model_type first)
+    layers: Optional[int] = None  # source=arch: build only this many decoder layers (null = the config's full depth)
+    tokenizer: str = "smollm2_135m"  # source=arch: the conf/model/ entry whose tokenizer it uses (offline)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from steerlab import oom
 from steerlab.batching import Batches
 from steerlab.data import render
 from steerlab.models import device_of
@@ -36,6 +37,10 @@ def greedy(model, tok, texts: list[str], tokens: int, batch_size: int = 16, logp
     `logprobs=True` also returns, per text, the [len(continuation), vocab] log-probs the model gave at each
     generated position (the distributions greedy decoding took its argmax of).
     """
+    return oom.run(model, "generate", batch_size, lambda size: _greedy(model, tok, texts, tokens, size, logprobs, desc), len(texts))
+
+
+def _greedy(model, tok, texts, tokens, batch_size, logprobs, desc):
     batches = Batches.build(tok, texts, batch_size, device_of(model))
     stops = stop_ids(model, tok)
     rows: list[list[int]] = []

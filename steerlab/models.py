@@ -13,11 +13,23 @@ import torch
 
 from omegaconf import DictConfig, OmegaConf
 
+from steerlab import oom
 from steerlab.config import REPO_ROOT, ModelConfig, Source
 from steerlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def check_batch_size(cfg: ModelConfig) -> None:
+    value = cfg.batch_size
+    if value != "auto" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise ConfigError(f"model.batch_size={value!r}: use a whole number >= 1 or 'auto'")
+
+
+def batch_start(cfg: ModelConfig) -> int:
+    """The pair-extraction batch size: model.batch_size, or 16 to start from under 'auto'."""
+    return 16 if cfg.batch_size == "auto" else int(cfg.batch_size)
 
 
 def model_config(name_or_cfg) -> DictConfig:
@@ -86,6 +98,8 @@ def hf_config(cfg: ModelConfig):
         from steerlab.tiny import tiny_config
 
         return tiny_config(cfg.tiny)
+    if cfg.source == Source.arch:
+        return arch_config(cfg)
     if cfg.source == Source.gguf:
         folder = cache_folder(cfg)
         if cache_ok(folder):
@@ -94,6 +108,27 @@ def hf_config(cfg: ModelConfig):
         return AutoConfig.from_pretrained(src.parent, gguf_file=src.name)
     _check_folder(cfg)
     return AutoConfig.from_pretrained(cfg.path)
+
+
+def arch_config(cfg: ModelConfig):
+    """The transformers config of a `source: arch` model: the published values of `model.arch`, with
+    `num_hidden_layers` cut to `model.layers` when set (full width, fewer layers)."""
+    from transformers import AutoConfig
+
+    values = OmegaConf.to_container(cfg.arch, resolve=True) if OmegaConf.is_config(cfg.arch) else dict(cfg.arch)
+    kind = values.pop("model_type", None)
+    if not kind:
+        raise ConfigError(f"model={cfg.name}: source=arch needs model.arch.model_type (e.g. qwen3, llama, gemma3_text)")
+    if cfg.layers is not None:
+        if not 1 <= cfg.layers <= values.get("num_hidden_layers", cfg.layers):
+            raise ConfigError(f"model.layers={cfg.layers}: choose 1..{values.get('num_hidden_layers')} (the full depth of {cfg.name})")
+        values["num_hidden_layers"] = cfg.layers
+        if "layer_types" in values:
+            values["layer_types"] = values["layer_types"][: cfg.layers]
+    try:
+        return AutoConfig.for_model(kind, **values)
+    except (ValueError, KeyError) as e:
+        raise ConfigError(f"model.arch.model_type={kind!r}: {str(e).splitlines()[0][:160]}") from None
 
 
 def depth(cfg: ModelConfig) -> int:
@@ -178,12 +213,14 @@ def load(cfg: ModelConfig, seed: int = 0):
     from steerlab.tiny import tiny_model
 
     t0 = time.perf_counter()
+    if cfg.dtype not in DTYPES:
+        raise ConfigError(f"model.dtype={cfg.dtype!r}: choose one of {sorted(DTYPES)}")
     if cfg.source == Source.tiny:
-        model, tok = tiny_model(cfg.tiny, seed)
+        model, tok = tiny_model(cfg.tiny, seed, DTYPES[cfg.dtype])
+    elif cfg.source == Source.arch:
+        model, tok = arch_model(cfg, seed)
     else:
         _check_folder(cfg)
-        if cfg.dtype not in DTYPES:
-            raise ConfigError(f"model.dtype={cfg.dtype!r}: choose one of {sorted(DTYPES)}")
         kwargs = {"dtype": DTYPES[cfg.dtype]}
         if cfg.device == "auto":
             kwargs["device_map"] = "auto"
@@ -195,8 +232,42 @@ def load(cfg: ModelConfig, seed: int = 0):
         if cfg.device not in ("auto", "cpu"):
             model = model.to(cfg.device)
     _prepare(model, tok)
+    oom.enable(model, cfg.batch_size == "auto")
     log.info("loaded %s (%s, %d layers) in %.1f s", cfg.name, type(model).__name__, model.config.num_hidden_layers if hasattr(model.config, "num_hidden_layers") else -1, time.perf_counter() - t0)
     return model, tok
+
+
+def arch_model(cfg: ModelConfig, seed: int):
+    """A random-init model of a real architecture at full width (weights drawn as transformers initialises them),
+    built directly in `model.dtype` on `model.device`, with the tokenizer of `model.tokenizer`."""
+    from transformers import AutoModelForCausalLM
+
+    tok = tokenizer_of(cfg.tokenizer)
+    torch.manual_seed(seed)
+    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else cfg.device)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(arch_config(cfg), dtype=DTYPES[cfg.dtype])
+    return model, tok
+
+
+def tokenizer_of(name: str):
+    """The tokenizer of the conf/model/ entry `name`, without its weights (a GGUF model's cache folder, a tiny
+    model's code-built tokenizer, a folder's or hub id's files)."""
+    from transformers import AutoTokenizer
+
+    from steerlab.tiny import tiny_tokenizer
+
+    try:
+        cfg = model_config(name)
+    except FileNotFoundError:
+        raise ConfigError(f"model.tokenizer={name!r}: no conf/model/{name}.yaml") from None
+    if cfg.source == Source.tiny:
+        return tiny_tokenizer(cfg.tiny.vocab_size)
+    if cfg.source == Source.gguf:
+        return AutoTokenizer.from_pretrained(convert_gguf(cfg))
+    if cfg.source == Source.arch:
+        raise ConfigError(f"model.tokenizer={name!r}: an arch model has no tokenizer of its own")
+    return AutoTokenizer.from_pretrained(cfg.path)
 
 
 def _prepare(model, tok) -> None:

@@ -31,7 +31,7 @@ def rules() -> dict[type, dict[str, str]]:
 
     table: dict[type, dict[str, str]] = {
         Config: {"seed": NONNEG, "cone_min": NONNEG},
-        ModelConfig: {"batch_size": COUNT},
+        ModelConfig: {"layers": COUNT},  # batch_size is a number or 'auto': models.check_batch_size
         TinyConfig: {k: COUNT for k in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads", "vocab_size")},
         LayersConfig: {"start": "any", "end": "any", "loss": "any"},
         LossSpaceConfig: {"beta": POSITIVE, "tokens": COUNT, "coh_weight": NONNEG, "coh_margin": NONNEG, "mono_weight": NONNEG, "mono_margin": NONNEG},

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from steerlab import models
+from steerlab import memory, models, oom
 from steerlab.context import FitContext, make_context
 from steerlab.data import check_data, load_strings
 from steerlab.errors import ConfigError, SteerlabError
@@ -71,6 +71,7 @@ def prepare(cfg: DictConfig) -> Plan:
 
     ranges.check_keys(cfg)
     ranges.check(cfg)
+    models.check_batch_size(cfg.model)
     if cfg.model.dtype not in models.DTYPES:
         raise ConfigError(f"model.dtype={cfg.model.dtype!r}: choose one of {sorted(models.DTYPES)}")
     coeffs = sorted({float(c) for c in cfg.eval.coeffs})
@@ -242,7 +243,7 @@ def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
 
 def context(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = None) -> FitContext:
     """Everything a method (or an analysis) fits on: model, training/validation pairs, layers, training config."""
-    ctx = make_context(model, tok, cfg.data, cfg.layers, layers_path=cfg.model.layers_path, batch_size=cfg.model.batch_size, seed=cfg.seed,
+    ctx = make_context(model, tok, cfg.data, cfg.layers, layers_path=cfg.model.layers_path, batch_size=models.batch_start(cfg.model), seed=cfg.seed,
                        train=cfg.train, loss=cfg.loss_space, logger=logger, folder=folder)
     assert (ctx.steer_layers, ctx.loss_layer, ctx.loss_layers) == (plan.steer_layers, plan.loss_layer, plan.loss_layers), "model depth changed"
     return ctx
@@ -274,6 +275,7 @@ def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     for tp, (_, task_summary, _) in zip(plan.tasks, outcomes):
         summary[f"{tp.name}/effect_at_max_dose"] = task_summary["effect_at_max_dose"] = effect_at(summary, tp.name)
     samples = steered_samples(cfg, plan, model, tok, summary)
+    summary.update(memory.peak(), dtype=cfg.model.dtype, device=str(models.device_of(model)))
     write_outputs(cfg, plan, folder, outcomes, summary, logger, samples, walked)
     return summary
 
@@ -314,7 +316,8 @@ def evaluate_task(cfg: DictConfig, tp: TaskPlan, model, tok, method, coeffs: lis
     from steerlab.metrics import summarize, validation
 
     t0 = time.perf_counter()
-    score = lambda cs: tp.task.evaluate(model, tok, method, tp.items, cs, cfg.eval.batch_size)  # noqa: E731
+    score = lambda cs: oom.run(model, f"eval {tp.name}", cfg.eval.batch_size,  # noqa: E731
+                               lambda size: tp.task.evaluate(model, tok, method, tp.items, cs, size))
     results, reused = cache.rows(tp.task, tp.items, coeffs, score) if cache is not None else (score(coeffs), [])
     seconds = time.perf_counter() - t0
     results["split"] = np.where(results["group"].isin(tp.val["group"]), "val", "test")
@@ -369,6 +372,7 @@ def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger
         f"steered layers {plan.steer_layers[0]}..{plan.steer_layers[-1]}, read-out layer {plan.loss_layer}",
         f"sign calibrated on training pairs: separation {summary['calibration_separation']:+.3f}, flipped={summary['calibration_flipped']}",
         f"coefficients {plan.coeffs}; bootstrap {cfg.metric.n_boot} resamples over items",
+        f"{cfg.model.name} in {summary['dtype']} on {summary['device']}; {memory.line(summary)}",
     ]
     extra = []
     if walked is not None and len(walked):
@@ -386,4 +390,5 @@ def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger
     logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
     print(strength_line(summary))
     print(coherent_line(summary))
+    print(memory.line(summary))
     log.info("run folder: %s", folder)

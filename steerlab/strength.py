@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
+from steerlab import oom
 from steerlab.config import KLStat, StrengthConfig, StrengthMode
 from steerlab.data import load_strings, render
 from steerlab.errors import ConfigError
@@ -68,12 +69,12 @@ class KLProbe:
         conts, base = greedy(model, tok, [render(tok, u) for u in users], tokens, batch_size, logprobs=True)
         return cls(users, conts, base, batch_size)  # base log-probs from generation itself: no extra forward pass
 
-    def logprobs(self, model, tok, heads: list[str]):
+    def logprobs(self, model, tok, heads: list[str], batch_size: int | None = None):
         """Yield, per prompt in order, the [len(cont), vocab] log-probs of the continuation given `heads[i]`."""
-        dev = device_of(model)
+        dev, size = device_of(model), batch_size or self.batch_size
         prefixes = tok(heads, add_special_tokens=False)["input_ids"]
-        for start in range(0, len(heads), self.batch_size):
-            idx = range(start, min(start + self.batch_size, len(heads)))
+        for start in range(0, len(heads), size):
+            idx = range(start, min(start + size, len(heads)))
             enc = tok.pad([{"input_ids": prefixes[i] + self.conts[i]} for i in idx], return_tensors="pt", padding=True)
             keep = max(len(self.conts[i]) for i in idx) + 1  # left padding: every continuation lies in the last `keep` positions
             logits = model(**{k: v.to(dev) for k, v in enc.items()}, logits_to_keep=keep).logits  # [batch, keep, vocab]
@@ -88,7 +89,8 @@ class KLProbe:
 
         heads = [render(tok, steered_prompt(method, u, coeff)) for u in self.users]
         with steer(model, method, coeff):
-            parts = [(lp.exp() * (lp - base)).sum(-1).clamp_min(0) for lp, base in zip(self.logprobs(model, tok, heads), self.base)]
+            parts = oom.run(model, "kl", self.batch_size, lambda size: [(lp.exp() * (lp - base)).sum(-1).clamp_min(0)
+                                                                       for lp, base in zip(self.logprobs(model, tok, heads, size), self.base)], len(heads))
         return torch.cat(parts).cpu().numpy()
 
 

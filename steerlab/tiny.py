@@ -41,12 +41,13 @@ def tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
     return fast
 
 
-def tiny_model(cfg: TinyConfig, seed: int = 0) -> tuple[torch.nn.Module, PreTrainedTokenizerFast]:
-    """A random-init causal LM of family `cfg.arch` with the tiny tokenizer."""
+def tiny_model(cfg: TinyConfig, seed: int = 0, dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, PreTrainedTokenizerFast]:
+    """A random-init causal LM of family `cfg.arch` with the tiny tokenizer (initialised in fp32, then cast, so a bf16
+    model is the fp32 one rounded)."""
     tok = tiny_tokenizer(cfg.vocab_size)
     config = tiny_config(cfg, len(tok), tok.pad_token_id, tok.eos_token_id)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32).to(dtype)
     return model.eval(), tok
 
 

@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from transformers import get_cosine_schedule_with_warmup
 
+from steerlab import oom
 from steerlab.checkpoint import Checkpoint
 from steerlab.errors import ConfigError, TrainingError
 from steerlab.hooks import capture_outputs
@@ -106,9 +107,10 @@ class Trainer:
         self.readouts = {l: readout(layers, l) for l in ctx.loss_layers}
         self.data, self.val = PairData(ctx.tok, ctx.train), PairData(ctx.tok, ctx.val)
         t0 = time.perf_counter()
-        ref = reference(self.model, self.data, self.readouts, self.k, self.cfg.batch_pairs)
+        ref = oom.run(self.model, "reference", self.cfg.batch_pairs, lambda size: reference(self.model, self.data, self.readouts, self.k, size))
         self.loss = ContrastiveLoss(self.lcfg, ref, {l: basis(layers, l, self.lcfg) for l in self.readouts})
-        val_ref = reference(self.model, self.val, self.readouts, self.k, self.cfg.batch_pairs) if len(self.val) else None
+        val_ref = oom.run(self.model, "reference", self.cfg.batch_pairs,
+                          lambda size: reference(self.model, self.val, self.readouts, self.k, size)) if len(self.val) else None
         self.val_loss_fn = ContrastiveLoss(self.lcfg, val_ref, self.loss.bases) if val_ref is not None else None
         log.info("reference cached for %d train / %d val pairs in %.1f s", len(self.data), len(self.val), time.perf_counter() - t0)
         self.params = method.trainable()
@@ -126,16 +128,8 @@ class Trainer:
         return {k: float(v.detach()) for k, v in terms.items()}
 
     def step(self, step: int) -> dict[str, float]:
-        cfg, comps = self.cfg, {}
-        self.opt.zero_grad(set_to_none=True)
-        for a in range(cfg.grad_accum):
-            idx = batch_indices(len(self.data), cfg.batch_pairs, step * cfg.grad_accum + a, self.ctx.seed)
-            batch = self.data.batch(idx, device_of(self.model))
-            for coeff in (1.0, -1.0):
-                for name, value in self.pass_terms(batch, self.loss, idx, coeff, 1.0 / cfg.grad_accum).items():
-                    if not math.isfinite(value):
-                        raise TrainingError(f"step {step}: loss component {name!r} is {value} at coeff={coeff:+g}")
-                    comps[name] = comps.get(name, 0.0) + value / cfg.grad_accum
+        cfg = self.cfg
+        comps = oom.run(self.model, "train", cfg.batch_pairs, lambda micro: self.accumulate(step, micro))
         self.check_divergence(step, comps)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(list(self.params.values()), cfg.max_grad_norm or float("inf")))
         if not math.isfinite(grad_norm):
@@ -145,6 +139,23 @@ class Trainer:
         out = {f"loss/{k}": v for k, v in comps.items()}
         out.update({"loss/total": sum(comps.values()), "lr": self.opt.param_groups[0]["lr"], "grad_norm": grad_norm})
         return out
+
+    def accumulate(self, step: int, micro: int) -> dict[str, float]:
+        """Gradients of one optimizer step: `grad_accum` batches of `batch_pairs` pairs, each run in pieces of at most
+        `micro` pairs weighted by their share (under model.batch_size=auto a batch that does not fit is split; the
+        effective batch stays the same)."""
+        cfg, comps = self.cfg, {}
+        self.opt.zero_grad(set_to_none=True)
+        for a in range(cfg.grad_accum):
+            idx = batch_indices(len(self.data), cfg.batch_pairs, step * cfg.grad_accum + a, self.ctx.seed)
+            for part in idx.split(micro):
+                batch, weight = self.data.batch(part, device_of(self.model)), len(part) / len(idx)
+                for coeff in (1.0, -1.0):
+                    for name, value in self.pass_terms(batch, self.loss, part, coeff, weight / cfg.grad_accum).items():
+                        if not math.isfinite(value):
+                            raise TrainingError(f"step {step}: loss component {name!r} is {value} at coeff={coeff:+g}")
+                        comps[name] = comps.get(name, 0.0) + value * weight / cfg.grad_accum
+        return comps
 
     def check_divergence(self, step: int, comps: dict[str, float]) -> None:
         """Stop like a NaN does when a loss component explodes relative to its size at this process's first step."""
@@ -160,9 +171,12 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> float:
+        return oom.run(self.model, "validate", self.cfg.batch_pairs, self._validate)
+
+    def _validate(self, size: int) -> float:
         total, n = 0.0, 0
-        for start in range(0, len(self.val), self.cfg.batch_pairs):
-            idx = torch.arange(start, min(start + self.cfg.batch_pairs, len(self.val)))
+        for start in range(0, len(self.val), size):
+            idx = torch.arange(start, min(start + size, len(self.val)))
             batch = self.val.batch(idx, device_of(self.model))
             for coeff in (1.0, -1.0):
                 total += sum(self.pass_terms(batch, self.val_loss_fn, idx, coeff, None).values()) * len(idx)
