@@ -42,7 +42,7 @@ def track_mask(model: nn.Module) -> Iterator[dict]:
 def _masked(delta: torch.Tensor, hidden: torch.Tensor, box: dict) -> torch.Tensor:
     mask = box.get("mask")
     if mask is not None and mask.dim() == 2 and tuple(mask.shape) == tuple(hidden.shape[:2]):
-        return delta * mask[..., None].to(hidden.dtype)  # [batch, tokens, 1]
+        return delta * mask[..., None].to(hidden.device, hidden.dtype)  # [batch, tokens, 1]; the mask lives on the first layer's device
     return delta
 
 

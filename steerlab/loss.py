@@ -88,11 +88,12 @@ class ContrastiveLoss:
         """Loss components for one coefficient coeff = ±1 on the batch of pairs `idx`."""
         c, out, dev = self.cfg, {}, lp_pos.device
         for l in h_pos:
-            gap = coeff * (self.separation(h_pos[l], h_neg[l], l, idx) - self.s_ref[l][idx].to(dev))
+            sep = self.separation(h_pos[l], h_neg[l], l, idx)  # on layer l's device (device_map="auto" may spread layers)
+            gap = coeff * (sep - self.s_ref[l][idx].to(sep.device))
             if self.loss_type == LossType.logsigmoid:
-                out[f"logsigmoid/layer_{l}"] = -F.logsigmoid(c.beta * gap).mean()
+                out[f"logsigmoid/layer_{l}"] = (-F.logsigmoid(c.beta * gap).mean()).to(dev)
             else:
-                out[f"proj/layer_{l}"] = -(torch.sign(gap) * torch.log1p(gap.abs()) if c.symlog else gap).mean()
+                out[f"proj/layer_{l}"] = (-(torch.sign(gap) * torch.log1p(gap.abs()) if c.symlog else gap).mean()).to(dev)
         ref_pos, ref_neg = self.lp_pos[idx].to(dev), self.lp_neg[idx].to(dev)
         if c.coh_weight:
             drop = torch.cat([ref_pos - lp_pos, ref_neg - lp_neg])

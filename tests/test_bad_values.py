@@ -16,6 +16,8 @@ BAD = [
     ("model", [T, "model.tiny.hidden_size=0"], {}, "model.tiny.hidden_size=0 must be an integer >= 1"),
     ("model", ["model.source=cloud"], {}, "source"),
     ("model", ["model=smollm2_135m", "model.path={tmp}/missing.gguf"], {}, "missing.gguf"),
+    ("model", [T, "model.batch_size=lots"], {}, "model.batch_size='lots'"),
+    ("model", ["model=arch_qwen3_4b", "model.layers=40"], {}, "model.layers=40: choose 1..36"),
     ("adapter", ["adapter=nope", T], {}, "adapter/nope"),
     ("adapter", ["adapter=ipissa", "adapter.r=-1", T], {}, "adapter.r=-1 must be an integer >= 1"),
     ("adapter", ["adapter=ipissa", "adapter.r=100000", T], {}, "adapter.r=100000 exceeds the rank of the adapted matrices"),
