@@ -7,7 +7,11 @@ score 4 builtin dilemmas (eval batch 16); for `lora` (r = 32) cache the referenc
 pairs. Per layer = the 3-layer figure minus the 2-layer one; full depth L = 2-layer + (L − 2) × per layer, less the
 process's own memory before the model (interpreter and libraries, which a GPU does not hold).
 
-    python bench/arch_memory.py [arch_qwen3_0_6b arch_qwen3_4b ...]       # prints a markdown table, writes bench/data/arch_memory.json
+    python bench/arch_memory.py [methods=pca,lora] [arch_qwen3_0_6b arch_qwen3_4b ...]   # a markdown table; rows added to bench/data/arch_memory.json
+
+bf16 training on a CPU without bf16 instructions is slow mostly in one op: the LM head's input gradient runs as a
+bf16 bmm against the expanded vocabulary matrix (47 s per call for Qwen3-0.6B's 151936 × 1024 head with 4 sequences
+here), so `methods=pca` measures the forward phases alone on the wider architectures.
 """
 from __future__ import annotations
 
@@ -100,14 +104,16 @@ def main(argv: list[str]) -> None:
     if argv and argv[0] == "--child":
         print(json.dumps(child(argv[1], int(argv[2]), argv[3])))
         return
-    names = argv or ARCHS
-    rows = []
+    opts = dict(a.split("=", 1) for a in argv if "=" in a)
+    names = [a for a in argv if "=" not in a] or ARCHS
+    methods = opts.get("methods", "pca,lora").split(",")
+    rows = json.loads(OUT.read_text())["rows"] if OUT.is_file() else []
     for name in names:
         for layers in (2, 3):
-            for method in ("pca", "lora"):
-                rows.append(run(name, layers, method))
+            for method in methods:
+                rows = [r for r in rows if (r["arch"], r["layers"], r["method"]) != (name, layers, method)] + [run(name, layers, method)]
                 print(json.dumps(rows[-1]), flush=True)
-    OUT.write_text(json.dumps({"threads": torch.get_num_threads(), "rows": rows}, indent=1))
+                OUT.write_text(json.dumps({"threads": torch.get_num_threads(), "rows": rows}, indent=1))
     print(table(rows))
 
 

@@ -24,7 +24,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from timing import bare  # noqa: E402
 
 from steerlab import memory, models, oom  # noqa: E402
-from steerlab.api import calibrate_strength, evaluate, fit  # noqa: E402
+from steerlab.api import calibrate_strength, evaluate, fit, make_context  # noqa: E402
 from steerlab.batching import Batches  # noqa: E402
 from steerlab.config import REPO_ROOT  # noqa: E402
 from steerlab.data import render  # noqa: E402
@@ -142,8 +142,6 @@ def step_times(name: str, over: dict, plan: dict, dtype: str, device: str) -> di
     out = {"model": name}
     for method in ("ipissa", "lora"):
         model, tok = load(name, over, dtype, device)
-        from steerlab.api import make_context  # noqa: PLC0415
-
         ctx = make_context(model, tok, data={"max_pairs": plan["pairs"]}, train={"steps": 100, "batch_pairs": 8, "val_every": 0})
         m = build({"name": method, "r": 32 if plan is GPU else 4})
         m.fit(ctx)
