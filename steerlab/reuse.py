@@ -3,7 +3,8 @@
 Two cells of a sweep share an identity when every key that can change the result is equal:
 logger, launcher (hydra), run-folder keys never count; `train` and `loss_space` count only for
 trained adapters, and not `train.resume`, `checkpoint_every` or `diverge_factor`; a top-level shorthand (`rotate_u`, see
-`steerlab.config.shorthands`) counts only through the groups that read it (ipissa's `adapter.rotate_u`). The code version (package version and a hash of the computing source) is part of the
+`steerlab.config.shorthands`) counts only through the groups that read it (ipissa's `adapter.rotate_u`); `model.arch`,
+`model.layers` and `model.tokenizer` count only for `source: arch`. The code version (package version and a hash of the computing source) is part of the
 identity, so a result is never reused across code changes — unless the config pins it: `code_version=<label>` puts
 the label in the identity instead, so a long grid (sweeps/headline.yaml) resumes across code changes that move no
 number; bump the label when a change can. Every status.json records the source hash its result was computed with
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "experiment", "code_version", "fit_cache", "fit_cache_dir", "cone_min")  # plus the shorthands
 TRAINED_ONLY = ("train", "loss_space")
 BOOKKEEPING = ("resume", "checkpoint_every", "diverge_factor")  # train keys that never change a finished result
+ARCH_ONLY = ("arch", "layers", "tokenizer")  # model keys only `source: arch` reads (models.arch_model)
 
 
 READ_ONLY = ("report", "sweeper.py")  # only read finished runs or schedule them: editing them never changes a result
@@ -74,6 +76,9 @@ def effective(cfg: DictConfig) -> dict:
             data.pop(key, None)
     for key in BOOKKEEPING:  # how a run is carried out, not what it computes
         data.get("train", {}).pop(key, None)
+    if data.get("model", {}).get("source") != "arch":  # keys no other source reads: finished runs keep their identity
+        for key in ARCH_ONLY:
+            data["model"].pop(key, None)
     pinned = cfg.get("code_version", "auto")
     data["code"] = code_version() if pinned == "auto" else f"pinned:{pinned}"
     return data

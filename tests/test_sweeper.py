@@ -39,6 +39,14 @@ def test_identity_covers_model_data_eval_seed_and_code():
     assert "+src." in effective(base)["code"]  # package version + source hash
 
 
+def test_arch_keys_count_only_for_an_arch_model():
+    base = compose_cfg(["adapter=pca"])
+    for extra in (["model.layers=2"], ["model.tokenizer=gemma3_270m"], ["+model.arch.hidden_size=8"]):
+        assert identity(compose_cfg(["adapter=pca", *extra])) == identity(base), extra  # runs from before these keys keep theirs
+    arch = compose_cfg(["adapter=pca", "model=arch_qwen3_0_6b"])
+    assert identity(compose_cfg(["adapter=pca", "model=arch_qwen3_0_6b", "model.layers=2"])) != identity(arch)
+
+
 def test_code_version_follows_the_computing_source_only(tmp_path):
     from steerlab.reuse import source_hash
 
