@@ -77,3 +77,13 @@ def test_the_cycle_finder_sees_a_cycle_through_a_function_level_import(tmp_path,
     graph = import_graph()
     assert {"steerlab.a", "steerlab.sub.b"} <= set(nx.find_cycle(graph, "steerlab.a")[0]) | set(nx.find_cycle(graph, "steerlab.a")[1])
     assert ("steerlab.c", "steerlab.a") not in graph.edges
+
+
+def test_config_checks_do_not_import_peft():
+    """launch.py composes and checks the config before any model work; peft (seconds to import) waits for an adapter,
+    so a bad value is refused in about half the time (tests/test_bad_values.py runs 51 of them)."""
+    import subprocess
+
+    code = "import sys, steerlab.config_store, steerlab.cli; print('peft' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT.parent)
+    assert out.stdout.strip() == "False"

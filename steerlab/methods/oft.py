@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from omegaconf import MISSING
-from peft import OFTConfig
 from torch import nn
 from torch.nn.utils import parametrize
 
 from steerlab.methods.peft_base import ADAPTER, PeftMethod
+
+if TYPE_CHECKING:
+    from peft import OFTConfig
 
 
 @dataclass
@@ -32,6 +35,8 @@ class OFTMethod(PeftMethod):
     name = "oft"
 
     def peft_config(self, names: list[str]) -> OFTConfig:
+        from peft import OFTConfig
+
         return OFTConfig(r=0, oft_block_size=self.cfg.block_size, target_modules=names, use_cayley_neumann=False, module_dropout=0.0)
 
     def adopt(self, key, layer) -> None:

@@ -5,15 +5,17 @@ they differ only in the peft config they inject and in what happens to each inje
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from omegaconf import MISSING
-from peft import LoraConfig, inject_adapter_in_model
-from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
 from steerlab.methods.trained import TrainedMethod
+
+if TYPE_CHECKING:  # peft is imported where an adapter is built: a launch that stops at a bad value never pays for it
+    from peft import LoraConfig
+    from peft.tuners.tuners_utils import BaseTunerLayer
 
 ADAPTER = "steer"
 
@@ -56,6 +58,8 @@ class PeftMethod(TrainedMethod):
         """After peft merged `layer` into `base` at `coeff`."""
 
     def attach(self, model, generator, stats) -> None:
+        from peft import inject_adapter_in_model
+
         targets = self.targets(model)
         names = {id(lin): full for full, lin in model.named_modules()}
         self.before_inject(targets)
@@ -96,5 +100,7 @@ class LoraFamilyMethod(PeftMethod):
     init_weights: ClassVar[bool | str] = True  # peft's init_lora_weights ("pissa": PiSSA initialisation)
 
     def peft_config(self, names: list[str]) -> LoraConfig:
+        from peft import LoraConfig
+
         return LoraConfig(r=self.cfg.r, lora_alpha=self.cfg.alpha, target_modules=names, lora_dropout=0.0, use_dora=self.use_dora,
                           init_lora_weights=self.init_weights)
