@@ -52,6 +52,18 @@ def console_handler():
     return RichHandler(console=console, show_path=False, markup=False)
 
 
+def match_allocated_cpus() -> None:
+    """Inside a SLURM job, torch uses as many threads as the job was given CPUs (SLURM_CPUS_PER_TASK) unless
+    OMP_NUM_THREADS says otherwise. torch counts the CPUs it may run on, and a cluster that does not confine jobs
+    to their CPUs lets it count the whole node: two threads on a one-CPU job of the local test cluster made a tiny
+    training run 20 times slower (BENCHMARKS.md, launcher overhead)."""
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if cpus.isdigit() and int(cpus) > 0 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(int(cpus))
+
+
 def task(cfg) -> float:
     """The Hydra task: run one experiment.
 
@@ -65,6 +77,7 @@ def task(cfg) -> float:
     from steerlab.run import run  # heavy imports only after the config composed
 
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    match_allocated_cpus()
     try:
         return run(cfg)
     except SteerlabError as ex:

@@ -155,3 +155,22 @@ def test_small_dilemma_file_says_how_to_keep_its_target_reported(tmp_path):
     assert "set evals.daily_dilemmas.val_fraction=0 for a small file" in line
     works = launch([*args, "evals.daily_dilemmas.val_fraction=0"], tmp_path)
     assert works.returncode == 0, works.stderr[-2000:]
+
+
+def test_a_slurm_job_uses_as_many_torch_threads_as_it_has_cpus(monkeypatch):
+    import torch
+
+    from steerlab.cli import match_allocated_cpus
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+        match_allocated_cpus()
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(before)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's own setting wins
+        match_allocated_cpus()
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)

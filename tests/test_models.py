@@ -52,7 +52,8 @@ def test_end_to_end_two_evals_small_subset(tmp_path):
 
 
 def test_ipissa_end_to_end_short_schedule(tmp_path):
-    args = ["adapter=ipissa", "eval.ladder=[1]", "eval.limit=6", "data.max_pairs=24", "train.steps=3", "train.val_every=3", "metric.n_boot=100", "logger=none"]
+    args = ["adapter=ipissa", "eval.ladder=[1]", "eval.limit=6", "data.max_pairs=24", "train.steps=3", "train.val_every=3", "metric.n_boot=100", "logger=none",
+            "strength.tokens=8", "strength.max_evals=4", "eval.samples=1", "eval.sample_tokens=8"]  # a short KL probe and sample: CI time
     proc = launch(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (summary,) = list((tmp_path / "outputs").rglob("summary.json"))

@@ -21,7 +21,7 @@ from tests.helpers import launch, launch_env
 pytestmark = pytest.mark.slurm
 SCRIPT = REPO_ROOT / "scripts" / "slurm_local.sh"
 QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5"]
-SMALL_JOBS = ["hydra.launcher.mem_gb=4"]  # the launcher's defaults otherwise (2 CPUs, 1 GPU: the node has 2 stand-in GPUs)
+SMALL_JOBS = ["hydra.launcher.mem_gb=4", "hydra.launcher.cpus_per_task=1"]  # two jobs at once on a 2-core node (1 GPU each: it has 2 stand-ins)
 
 
 @pytest.fixture(scope="module")
