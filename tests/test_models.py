@@ -34,7 +34,7 @@ def truthfulqa_path(tmp_path):
 def test_end_to_end_two_evals_small_subset(tmp_path):
     """`evals=[builtin,truthfulqa]` on a small limit: fitted once, both tasks scored, namespaced, reported and printed."""
     args = ["adapter=pca", "eval.ladder=[1]", "evals=[builtin,truthfulqa]", f"evals.truthfulqa.path={truthfulqa_path(tmp_path)}", "eval.limit=6",
-            "data.max_pairs=32", "metric.n_boot=100", "logger=none", "eval.samples=0"]
+            "data.max_pairs=32", "metric.n_boot=100", "logger=none", "eval.samples=0", "strength.tokens=8", "strength.max_evals=4"]
     proc = launch(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (summary,) = list((tmp_path / "outputs").rglob("summary.json"))
@@ -78,9 +78,18 @@ def test_native_strength_reproduces_the_pre_iso_kl_summary(tmp_path):
 
 
 def test_corrupt_model_cache_is_rebuilt_with_a_warning(tmp_path, caplog):
-    """A truncated model.safetensors (size differs from the completion marker) is rebuilt from the GGUF file."""
+    """Two processes starting on an empty cache convert once (the other waits for it); a truncated model.safetensors
+    (size differs from the completion marker) is rebuilt from the GGUF file."""
     import logging
+    import subprocess
+    import sys
 
+    code = ("import logging, sys; logging.basicConfig(level=logging.INFO); from steerlab import models; from steerlab.api import model_config; "
+            "models.convert_gguf(model_config({**dict(model_config('smollm2_135m')), 'cache_dir': sys.argv[1]}))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    logs = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert sum("converting" in log for log in logs) == 1, logs
     cfg = model_config({**dict(model_config("smollm2_135m")), "cache_dir": str(tmp_path)})
     folder = models.convert_gguf(cfg)
     assert models.cache_ok(folder)
