@@ -44,6 +44,12 @@ def launch(args: list[str], tmp_path: Path, timeout: int = 600, env: dict | None
     return proc
 
 
+def said(proc: subprocess.CompletedProcess) -> str:
+    """stdout and stderr as one line of single spaces: the console wraps log lines at 160 columns, so a phrase after a
+    long temporary path may be split over two lines."""
+    return " ".join((proc.stdout + proc.stderr).split())
+
+
 def _reject(constant: str):
     raise ValueError(f"non-strict JSON constant {constant}")
 
