@@ -1,4 +1,6 @@
 """source=arch: real architectures from their published config values, random weights, no network."""
+import json
+
 import pytest
 import torch
 
@@ -45,3 +47,5 @@ def test_launch_on_an_arch_model_reports_peak_memory(tmp_path):
                 "evals.builtin.pmass_min=0", "logger=none", *narrow], tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "peak memory:" in r.stdout and "GB host (RSS)" in r.stdout
+    (summary,) = (tmp_path / "outputs").rglob("summary.json")
+    assert json.loads(summary.read_text())["calibration_separation"] != 0  # smoke's one step moves the adapter (no warmup)
