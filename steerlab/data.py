@@ -45,12 +45,29 @@ def load_suffixes(spec: str) -> list[str]:
 
 
 def render(tokenizer, user: str, assistant_prefix: str = "") -> str:
-    """Chat-format `user` and start the assistant turn with `assistant_prefix` (continued, no new turn)."""
+    """Chat-format `user` and start the assistant turn with `assistant_prefix` (continued, no new turn).
+
+    steerlab tokenizes rendered text with `add_special_tokens=False` because a chat template writes its own start
+    token. A model without a template gets plain text, led by its BOS token when its tokenizer adds one on its own.
+    """
     if getattr(tokenizer, "chat_template", None):
         head = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True)
     else:
-        head = f"{user}\n"
+        head = f"{bos_text(tokenizer)}{user}\n"
     return head + assistant_prefix
+
+
+def bos_text(tokenizer) -> str:
+    """The BOS token's text if the tokenizer puts it before plain text by default (Gemma, Llama), else "" (GPT-2).
+
+    Gemma-3-270M read without its <bos> answers every calibration prompt with `<h2><h2><h2>…` (issue 25's ladder found
+    it: base distinct-2 0.058); with it, it continues in English.
+    """
+    bos, bos_id = getattr(tokenizer, "bos_token", None), getattr(tokenizer, "bos_token_id", None)
+    if not bos or bos_id is None:
+        return ""
+    ids = tokenizer("a")["input_ids"]
+    return bos if ids and ids[0] == bos_id and ids != tokenizer("a", add_special_tokens=False)["input_ids"] else ""
 
 
 def expand(tokenizer, suffix: str) -> list[str]:

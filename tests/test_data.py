@@ -55,3 +55,23 @@ def test_bad_suffix_files(tmp_path):
     (tmp_path / "dict.json").write_text(json.dumps({"a": 1}))
     with pytest.raises(DataError, match="list of strings"):
         load_suffixes(str(tmp_path / "dict.json"))
+
+
+def test_plain_prompts_start_with_bos_when_the_tokenizer_adds_one():
+    """Without a chat template, render() writes the BOS token the tokenizer would add (callers tokenize with
+    add_special_tokens=False); a tokenizer that adds none gets none; a chat template writes its own."""
+    from tokenizers import processors
+
+    from steerlab.data import render
+    from steerlab.tiny import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    assert render(tok, "Hi").startswith("<|im_start|>user")
+    tok.chat_template = None
+    assert render(tok, "Hi") == "Hi\n"  # no BOS token at all
+    tok.bos_token = "<|im_start|>"
+    assert render(tok, "Hi") == "Hi\n"  # a BOS token the tokenizer does not add by itself (GPT-2's way)
+    bos = tok.convert_tokens_to_ids("<|im_start|>")
+    tok._tokenizer.post_processor = processors.TemplateProcessing(single="<|im_start|> $A", special_tokens=[("<|im_start|>", bos)])
+    assert render(tok, "Hi") == "<|im_start|>Hi\n"  # Gemma's and Llama's way
+    assert tok(render(tok, "Hi"), add_special_tokens=False)["input_ids"] == tok("Hi\n")["input_ids"]

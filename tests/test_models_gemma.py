@@ -41,3 +41,16 @@ def test_a_corrupt_assembled_file_is_one_line(tmp_path):
     (tmp_path / "gguf" / "gemma3_270m.gguf").write_bytes(b"truncated")
     with pytest.raises(ConfigError, match="cannot assemble the GGUF file .* delete .*gemma3_270m.gguf"):
         models.gguf_path(cfg)
+
+
+def test_gemma_reads_its_bos_and_answers_in_words():
+    """Gemma-3 without <bos> answers every prompt with `<h2><h2>…`; steerlab's plain prompts carry it (data.bos_text)."""
+    from steerlab.data import render
+    from steerlab.generate import greedy
+    from steerlab.ladder import distinct2
+
+    model, tok = load_model("gemma3_270m")
+    text = render(tok, "What is the capital of Australia, and why was it chosen?")
+    assert text.startswith("<bos>")
+    reply = greedy(model, tok, [text], 16)[0]
+    assert distinct2(reply) > 0.3 and "<h2>" not in tok.decode(reply)
