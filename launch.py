@@ -1,4 +1,5 @@
 """steerlab entrypoint: compose the Hydra config (conf/) and run one steering experiment per job."""
+
 import sys
 import warnings
 

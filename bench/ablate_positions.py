@@ -5,6 +5,7 @@
 RUN_DIR: a finished `launch.py adapter=ablate` run on smollm2_135m. Prints μ, |v|, and for one chat prompt the
 projection h·v̂ and the norm of h at every position of the steered layer (default: the middle steered layer).
 """
+
 from __future__ import annotations
 
 import sys

@@ -9,6 +9,7 @@ In one fresh output folder, times three `launch.py` processes (logger none, the 
 and prints each wall time with its phases (from summary.json), the fresh run's fit share, added / fresh, and whether
 every builtin number of `added` equals `first`'s exactly (issue 24, acceptance 1). `out=DIR` keeps the run folders.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,13 @@ def run(out: str, name: str, args: list[str]) -> tuple[float, dict]:
     root = f"{out}/fresh_outputs" if name == "fresh" else out  # the peer has its own results index: `added` must not reuse it whole
     env = {**os.environ, "STEERLAB_OUTPUTS": root, "WANDB_MODE": "disabled"}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(REPO / "launch.py"), *args, "logger=none", f"out_dir={out}/{name}"], env=env, cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "launch.py"), *args, "logger=none", f"out_dir={out}/{name}"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])

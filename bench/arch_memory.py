@@ -7,12 +7,15 @@ score 4 builtin dilemmas (eval batch 16); for `lora` (r = 32) cache the referenc
 pairs. Per layer = the 3-layer figure minus the 2-layer one; full depth L = 2-layer + (L − 2) × per layer, less the
 process's own memory before the model (interpreter and libraries, which a GPU does not hold).
 
-    python bench/arch_memory.py [methods=pca,lora] [arch_qwen3_0_6b arch_qwen3_4b ...]   # a markdown table; rows added to bench/data/arch_memory.json
+    python bench/arch_memory.py [methods=pca,lora] [arch_qwen3_0_6b arch_qwen3_4b ...]
+
+prints a markdown table and adds its rows to bench/data/arch_memory.json.
 
 bf16 training on a CPU without bf16 instructions is slow mostly in one op: the LM head's input gradient runs as a
 bf16 bmm against the expanded vocabulary matrix (47 s per call for Qwen3-0.6B's 151936 × 1024 head with 4 sequences
 here), so `methods=pca` measures the forward phases alone on the wider architectures.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +57,9 @@ def child(name: str, layers: int, method: str) -> dict:
         m = fit("pca", model, tok, data={"max_pairs": 16}, layers=lay)
         t["fit_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        probe = KLProbe.build(model, tok, ["Describe your morning.", "What is a good book?", "Tell me about the sea.", "How do I cook rice?"], 8)
+        probe = KLProbe.build(
+            model, tok, ["Describe your morning.", "What is a good book?", "Tell me about the sea.", "How do I cook rice?"], 8
+        )
         calibrate_strength(model, tok, m, probe=probe, tokens=8, max_evals=2)
         t["iso_kl_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -70,8 +75,16 @@ def child(name: str, layers: int, method: str) -> dict:
         t0 = time.perf_counter()
         tr.step(0)
         t["train_step_s"] = time.perf_counter() - t0
-    return {"arch": name, "layers": layers, "method": method, "params": params, "process_gb": base, "after_load_gb": after_load,
-            "peak_gb": rss_gb(), **t}
+    return {
+        "arch": name,
+        "layers": layers,
+        "method": method,
+        "params": params,
+        "process_gb": base,
+        "after_load_gb": after_load,
+        "peak_gb": rss_gb(),
+        **t,
+    }
 
 
 def run(name: str, layers: int, method: str) -> dict:
@@ -83,8 +96,11 @@ def run(name: str, layers: int, method: str) -> dict:
 def table(rows: list[dict]) -> str:
     from steerlab.models import depth, model_config
 
-    lines = ["| architecture | method | params/layer (M) | peak, 2 layers (GB) | per layer (GB) | full depth L | estimate at L (GB) | fits on | phase times, 2 layers (s, CPU bf16) |",
-             "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    lines = [
+        "| architecture | method | params/layer (M) | peak, 2 layers (GB) | per layer (GB) | "
+        "full depth L | estimate at L (GB) | fits on | phase times, 2 layers (s, CPU bf16) |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
+    ]
     for name in dict.fromkeys(r["arch"] for r in rows):
         full = depth(model_config(name))
         for method in ("pca", "lora"):
@@ -96,7 +112,10 @@ def table(rows: list[dict]) -> str:
             est = one["peak_gb"] - one["process_gb"] + (full - 2) * per  # less the interpreter and libraries, which a GPU does not hold
             fits = ", ".join(f"{g} GB" for g in (24, 40, 80) if est <= 0.9 * g) or "none of 24/40/80 GB"
             phases = ", ".join(f"{k[:-2]} {v:.1f}" for k, v in one.items() if k.endswith("_s"))
-            lines.append(f"| {name} | {method} | {(two['params'] - one['params']) / 1e6:.0f} | {one['peak_gb']:.2f} | {per:.3f} | {full} | {est:.1f} | {fits} | {phases} |")
+            lines.append(
+                f"| {name} | {method} | {(two['params'] - one['params']) / 1e6:.0f} | "
+                f"{one['peak_gb']:.2f} | {per:.3f} | {full} | {est:.1f} | {fits} | {phases} |"
+            )
     return "\n".join(lines)
 
 

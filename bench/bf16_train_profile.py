@@ -3,6 +3,7 @@ Qwen3-0.6B-width random model, profiled by op and input shape (torch.profiler).
 
     python bench/bf16_train_profile.py
 """
+
 from __future__ import annotations
 
 import time
@@ -20,7 +21,9 @@ def main() -> None:
     cfg = model_config("arch_qwen3_0_6b")
     cfg.layers, cfg.device, cfg.batch_size = 2, "cpu", 16
     model, tok = models.load(cfg)
-    ctx = make_context(model, tok, data={"max_pairs": 8}, layers={"indices": [0], "loss": 1}, train={"steps": 10, "batch_pairs": 2, "val_every": 0})
+    ctx = make_context(
+        model, tok, data={"max_pairs": 8}, layers={"indices": [0], "loss": 1}, train={"steps": 10, "batch_pairs": 2, "val_every": 0}
+    )
     method = build({"name": "lora", "r": 8})
     method.fit(ctx)
     trainer = Trainer(ctx, method)

@@ -5,6 +5,7 @@
 Each run starts with an empty results index, so only the within-grid duplicates are saved (rotate_u is a
 no-op for lora and pca: 2 of the 6 cells). Both runs use the basic launcher on this machine.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,19 +5,20 @@ fitted mean vector), last-token Yes/No log-ratios and per-prompt NLL. Target rat
 
     python bench/eval_throughput.py [model=smollm2_135m] [items=64] [repeats=3]
 """
+
 from __future__ import annotations
 
 import sys
 
+from timing import bare, timed  # bench/timing.py (scripts run from bench/)
 
 from steerlab.api import fit, load_model
 from steerlab.batching import Batches
 from steerlab.data import render
+from steerlab.models import device_of
+from steerlab.steering import steer
 from steerlab.tasks.dilemma_data import load_items
 from steerlab.tasks.dilemmas import ANSWER_PREFIX, DilemmaConfig, question, score, yes_no_ids
-from steerlab.steering import steer
-from steerlab.models import device_of
-from timing import bare, timed  # bench/timing.py (scripts run from bench/)
 
 
 def main(argv: list[str]) -> None:
@@ -31,12 +32,16 @@ def main(argv: list[str]) -> None:
     method = fit("mean", model, tok, data={"max_pairs": 32})
     t_bare = timed(lambda: bare(model, batches), repeats)
     for c in (0.0, 1.0):
+
         def harness():
             with steer(model, method, c):
                 score(model, batches, yes, no)
+
         t_h = timed(harness, repeats)
-        print(f"model={name} items={len(texts)} c={c:g}: bare {len(texts) / t_bare:.2f} items/s, "
-              f"harness {len(texts) / t_h:.2f} items/s, ratio {t_bare / t_h:.3f}")
+        print(
+            f"model={name} items={len(texts)} c={c:g}: bare {len(texts) / t_bare:.2f} items/s, "
+            f"harness {len(texts) / t_h:.2f} items/s, ratio {t_bare / t_h:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ works (c = 0 exact, agreement with fp32 on the CPU, throughput against a bare fo
 Writes DIR/gpu_check.json and DIR/gpu_check.md; exits 1 when a check fails (c = 0 not exact, fp32 disagreement
 beyond the tolerances below, a non-finite number). `scripts/gpu_check.sh` is the one command to run it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,44 @@ from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask  # noqa: 
 from steerlab.train import Trainer  # noqa: E402
 
 METHODS = ["pca", "random", "ipissa", "lora"]
-NARROW = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 1024}
-GPU = {"models": [("smollm2_135m", {}), ("gemma3_270m", {}), ("arch_qwen3_4b", {"layers": 4})],
-       "pairs": 64, "steps": 10, "items": 48, "kl_tokens": 16, "kl_target": 0.25, "compare": "smollm2_135m"}
-CPU = {"models": [("tiny_llama", {}), ("tiny_gemma3", {}), ("arch_qwen3_4b", {"layers": 4, "tokenizer": "tiny_llama", "arch": NARROW})],
-       "pairs": 16, "steps": 2, "items": 6, "kl_tokens": 6, "kl_target": 0.005, "compare": "tiny_llama"}  # random tiny models: a small budget
+NARROW = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "vocab_size": 1024,
+}
+GPU = {
+    "models": [("smollm2_135m", {}), ("gemma3_270m", {}), ("arch_qwen3_4b", {"layers": 4})],
+    "pairs": 64,
+    "steps": 10,
+    "items": 48,
+    "kl_tokens": 16,
+    "kl_target": 0.25,
+    "compare": "smollm2_135m",
+}
+CPU = {
+    "models": [("tiny_llama", {}), ("tiny_gemma3", {}), ("arch_qwen3_4b", {"layers": 4, "tokenizer": "tiny_llama", "arch": NARROW})],
+    "pairs": 16,
+    "steps": 2,
+    "items": 6,
+    "kl_tokens": 6,
+    "kl_target": 0.005,
+    "compare": "tiny_llama",
+}  # random tiny models: a small budget
 TOLERANCE = {"k_rel": 0.10, "effect_abs": 0.02, "mc1_abs": 0.05}  # bf16 on the device vs fp32 on the CPU, same model and data
 TQA = REPO_ROOT.parent / "shared" / "data" / "truthfulqa" / "TruthfulQA.csv"
-PROBE = ["Describe your morning.", "What is a good book?", "Tell me about the sea.", "How do I cook rice?",
-         "Explain what a bank does.", "Write a note to a friend.", "What happens in autumn?", "Give me advice on sleep."]
+PROBE = [
+    "Describe your morning.",
+    "What is a good book?",
+    "Tell me about the sea.",
+    "How do I cook rice?",
+    "Explain what a bank does.",
+    "Write a note to a friend.",
+    "What happens in autumn?",
+    "Give me advice on sleep.",
+]
 
 
 def sync(device: str) -> None:
@@ -104,10 +134,24 @@ def one_method(name: str, method: str, over: dict, plan: dict, dtype: str, devic
     dil, _ = evaluate(model, tok, m, "builtin", limit=plan["items"])
     tqa, _ = evaluate(model, tok, m, "truthfulqa", **tqa_kwargs(plan, tmp))
     sync(device)
-    row = {"model": name, "method": method, "dtype": dtype, "device": device, "fit_s": t1 - t0, "iso_kl_s": t2 - t1,
-           "eval_s": time.perf_counter() - t2, "k": m.scale, "kl_plus": info["kl_plus"], "kl_minus": info["kl_minus"], "c0_exact": exact,
-           "builtin_effect": dil["effect"], "tqa_effect": tqa["effect"], "tqa_mc1_0": tqa.get("MC1(+0)", float("nan")),
-           "batch_sizes": oom.sizes(model), **memory.peak()}
+    row = {
+        "model": name,
+        "method": method,
+        "dtype": dtype,
+        "device": device,
+        "fit_s": t1 - t0,
+        "iso_kl_s": t2 - t1,
+        "eval_s": time.perf_counter() - t2,
+        "k": m.scale,
+        "kl_plus": info["kl_plus"],
+        "kl_minus": info["kl_minus"],
+        "c0_exact": exact,
+        "builtin_effect": dil["effect"],
+        "tqa_effect": tqa["effect"],
+        "tqa_mc1_0": tqa.get("MC1(+0)", float("nan")),
+        "batch_sizes": oom.sizes(model),
+        **memory.peak(),
+    }
     del model
     return row
 
@@ -133,8 +177,13 @@ def throughput(name: str, over: dict, plan: dict, dtype: str, device: str, tmp: 
         sync(device)
         timings[label] = time.perf_counter() - t0
     tokens = sum(len(s) for s in seqs)
-    return {"model": name, "tokens": tokens, "bare_tokens_s": tokens / timings["bare"], "task_tokens_s": tokens / timings["task"],
-            "task_vs_bare": timings["bare"] / timings["task"]}
+    return {
+        "model": name,
+        "tokens": tokens,
+        "bare_tokens_s": tokens / timings["bare"],
+        "task_tokens_s": tokens / timings["task"],
+        "task_vs_bare": timings["bare"] / timings["task"],
+    }
 
 
 def step_times(name: str, over: dict, plan: dict, dtype: str, device: str) -> dict:
@@ -175,10 +224,21 @@ def agreement(rows: list[dict], reference: list[dict]) -> list[dict]:
 
 
 def markdown(result: dict) -> str:
-    lines = [f"# GPU check: {result['device_name']}", "", f"`{result['command']}` — {result['seconds']:.0f} s, torch {result['torch']}", "",
-             "## Methods (bf16 on the device)", "", pd.DataFrame(result["methods"]).drop(columns=["batch_sizes"]).to_markdown(index=False, floatfmt=".4g"), ""]
-    for key, title in (("agreement", f"Agreement with fp32 on the CPU (tolerances {TOLERANCE})"), ("throughput", "TruthfulQA scoring vs a bare forward pass"),
-                       ("steps", "Training step time")):
+    lines = [
+        f"# GPU check: {result['device_name']}",
+        "",
+        f"`{result['command']}` — {result['seconds']:.0f} s, torch {result['torch']}",
+        "",
+        "## Methods (bf16 on the device)",
+        "",
+        pd.DataFrame(result["methods"]).drop(columns=["batch_sizes"]).to_markdown(index=False, floatfmt=".4g"),
+        "",
+    ]
+    for key, title in (
+        ("agreement", f"Agreement with fp32 on the CPU (tolerances {TOLERANCE})"),
+        ("throughput", "TruthfulQA scoring vs a bare forward pass"),
+        ("steps", "Training step time"),
+    ):
         lines += [f"## {title}", "", pd.DataFrame(result[key]).to_markdown(index=False, floatfmt=".4g"), ""]
     if result["skipped"]:
         lines += ["## Skipped", "", *[f"- {k}: {v}" for k, v in result["skipped"].items()], ""]
@@ -214,11 +274,23 @@ def main(argv: list[str]) -> int:
     exact = all(r["c0_exact"] for r in rows)
     finite = all(pd.notna(r["k"]) and r["k"] > 0 for r in rows)
     agreed = all(a["agrees"] for a in agree)
-    verdict = f"c = 0 exact in {sum(r['c0_exact'] for r in rows)}/{len(rows)} fits; fp32 agreement {sum(a['agrees'] for a in agree)}/{len(agree)}"
-    result = {"device_name": torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({platform.processor() or platform.machine()})",
-              "command": "bash scripts/gpu_check.sh" + (" --cpu" if args.cpu else ""), "torch": torch.__version__,
-              "seconds": time.perf_counter() - t_start, "methods": rows, "agreement": agree, "throughput": speeds, "steps": steps,
-              "skipped": skipped, "tolerance": TOLERANCE, "passed": exact and finite and agreed, "verdict": verdict}
+    verdict = (
+        f"c = 0 exact in {sum(r['c0_exact'] for r in rows)}/{len(rows)} fits; fp32 agreement {sum(a['agrees'] for a in agree)}/{len(agree)}"
+    )
+    result = {
+        "device_name": torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({platform.processor() or platform.machine()})",
+        "command": "bash scripts/gpu_check.sh" + (" --cpu" if args.cpu else ""),
+        "torch": torch.__version__,
+        "seconds": time.perf_counter() - t_start,
+        "methods": rows,
+        "agreement": agree,
+        "throughput": speeds,
+        "steps": steps,
+        "skipped": skipped,
+        "tolerance": TOLERANCE,
+        "passed": exact and finite and agreed,
+        "verdict": verdict,
+    }
     (out / "gpu_check.json").write_text(json.dumps(result, indent=1, default=str))
     (out / "gpu_check.md").write_text(markdown(result))
     print(markdown(result))

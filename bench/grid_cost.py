@@ -22,6 +22,7 @@ and everything is recomputed; with the fit cache a finished cell's fit, calibrat
 reused and only its 8 new coefficients are evaluated, while the 15 new random directions per model are computed in
 full. Prints hours of wall time (each cell uses both cores) per model and in all.
 """
+
 from __future__ import annotations
 
 import sys
@@ -55,8 +56,15 @@ def grid(phases: pd.DataFrame) -> pd.DataFrame:
             old = min(n, HEADLINE[kind])  # cells the finished headline grid already fitted
             before += n * c["fresh"]
             after += old * c["cached"] + (n - old) * c["fresh"]
-        out.append({"model": model, "cells": sum(VALIDITY.values()), "before h": before / 3600, "after h": after / 3600,
-                    "after / before": after / before})
+        out.append(
+            {
+                "model": model,
+                "cells": sum(VALIDITY.values()),
+                "before h": before / 3600,
+                "after h": after / 3600,
+                "after / before": after / before,
+            }
+        )
     table = pd.DataFrame(out)
     total = {"model": "both", "cells": table["cells"].sum(), "before h": table["before h"].sum(), "after h": table["after h"].sum()}
     total["after / before"] = total["after h"] / total["before h"]
@@ -87,13 +95,17 @@ def headline2(measured: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
             how = f"modelled from {src} × the issue-12 {model}/{src} ratio"
         rows.append({"model": model, "cells": sum(HEADLINE2.values()), "hours": hours, "how": how})
     table = pd.DataFrame(rows).drop_duplicates("model")
-    return pd.concat([table, pd.DataFrame([{"model": "both", "cells": table["cells"].sum(), "hours": table["hours"].sum(), "how": ""}])],
-                     ignore_index=True)
+    return pd.concat(
+        [table, pd.DataFrame([{"model": "both", "cells": table["cells"].sum(), "hours": table["hours"].sum(), "how": ""}])],
+        ignore_index=True,
+    )
 
 
 # The headline-2 grid as sweeps/headline.yaml runs it since session 3 of issue 25: TruthfulQA on SmolLM2 only
-HEADLINE3 = {"smollm2_135m": {"control vector": 2, "control random": 20, "prompt": 1, "vector": 3, "random": 20, "trained": 6},
-             "gemma3_270m": {"control vector": 2, "control random": 20, "prompt": 1, "vector": 3, "random": 20, "trained": 6}}
+HEADLINE3 = {
+    "smollm2_135m": {"control vector": 2, "control random": 20, "prompt": 1, "vector": 3, "random": 20, "trained": 6},
+    "gemma3_270m": {"control vector": 2, "control random": 20, "prompt": 1, "vector": 3, "random": 20, "trained": 6},
+}
 IPISSA_FIT = {"smollm2_135m": 425.0}  # s, the issue-24 table (407-443 s)
 TRAINED_OVER = ("gemma3_270m", "smollm2_135m", 329 / 262)  # issue-12 median trained fit, Gemma / SmolLM2
 
@@ -102,11 +114,12 @@ def derived(measured: pd.DataFrame) -> pd.DataFrame:
     """Wall seconds per (model, cell type) of the headline-3 grid: the measured types as they are, the others derived
     from them by the rules in `how` (each a difference of measured phases, or the InnerPiSSA fit of issue 24)."""
     m = measured.set_index(["model", "type"])
-    get = lambda model, kind, col="wall_seconds": float(m.loc[(model, kind), col])  # noqa: E731
+    get = lambda model, kind, col="wall_seconds": float(m.loc[(model, kind), col])
     small, gemma = "smollm2_135m", "gemma3_270m"
     fit_gap = get(small, "vector") - get(small, "random")  # what a fitted vector adds to a random direction's cell
-    evals = lambda model, kind: sum(get(model, kind, c) for c in ("builtin/eval_seconds", "truthfulqa/eval_seconds")  # noqa: E731
-                                    if pd.notna(m.loc[(model, kind), c]))
+    evals = lambda model, kind: sum(
+        get(model, kind, c) for c in ("builtin/eval_seconds", "truthfulqa/eval_seconds") if pd.notna(m.loc[(model, kind), c])
+    )
     rows = [(model, kind, get(model, kind), "measured") for model, kind in m.index if (model, kind) != (gemma, "random")]  # with TruthfulQA
     rows.append((small, "control vector", get(small, "control random") + fit_gap, "control random + (vector − random) on honesty"))
     vector = {small: get(small, "vector")}
@@ -117,11 +130,21 @@ def derived(measured: pd.DataFrame) -> pd.DataFrame:
     rows.append((gemma, "control vector", get(gemma, "control random") + fit_gap, "control random + SmolLM2's (vector − random)"))
     for model in (small, gemma):
         fit, ladder = get(model, "random", "fit_seconds"), get(model, "random", "ladder_seconds")
-        steered = get(model, "random", "builtin/eval_seconds") + (evals(model, "random") - get(model, "random", "builtin/eval_seconds")) * (model == small)
-        rows.append((model, "prompt", vector[model] - fit - ladder + 10 - steered / 2,  # c = ±1 of the 4 steered coefficients; c = 0 is shared
-                     "vector without ladder, a 10 s fit, c = ±1 only"))
+        steered = get(model, "random", "builtin/eval_seconds") + (evals(model, "random") - get(model, "random", "builtin/eval_seconds")) * (
+            model == small
+        )
+        rows.append(
+            (
+                model,
+                "prompt",
+                vector[model] - fit - ladder + 10 - steered / 2,  # c = ±1 of the 4 steered coefficients; c = 0 is shared
+                "vector without ladder, a 10 s fit, c = ±1 only",
+            )
+        )
         ipissa = IPISSA_FIT[small] * (TRAINED_OVER[2] if model == gemma else 1.0)
-        rows.append((model, "trained", vector[model] - fit + ipissa, f"vector with the InnerPiSSA fit ({ipissa:.0f} s) instead of a vector's"))
+        rows.append(
+            (model, "trained", vector[model] - fit + ipissa, f"vector with the InnerPiSSA fit ({ipissa:.0f} s) instead of a vector's")
+        )
     return pd.DataFrame(rows, columns=["model", "type", "wall_seconds", "how"])
 
 
@@ -129,15 +152,23 @@ def headline3(measured: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(seconds per cell type, hours per model) of the headline-3 grid."""
     types = derived(measured)
     wall = types.set_index(["model", "type"])["wall_seconds"]
-    rows = [{"model": model, "cells": sum(n.values()), "hours": sum(k * wall[(model, t)] for t, k in n.items()) / 3600} for model, n in HEADLINE3.items()]
+    rows = [
+        {"model": model, "cells": sum(n.values()), "hours": sum(k * wall[(model, t)] for t, k in n.items()) / 3600}
+        for model, n in HEADLINE3.items()
+    ]
     hours = pd.DataFrame(rows)
-    hours = pd.concat([hours, pd.DataFrame([{"model": "both", "cells": hours["cells"].sum(), "hours": hours["hours"].sum()}])], ignore_index=True)
+    hours = pd.concat(
+        [hours, pd.DataFrame([{"model": "both", "cells": hours["cells"].sum(), "hours": hours["hours"].sum()}])], ignore_index=True
+    )
     return types, hours
 
 
 def main(path: str) -> None:
     phases = pd.read_csv(path)
-    print(f"phases from {path}; ladder {LADDER} coefficients, cone {VALIDITY['random']} directions, tasks {', '.join(t.split('/')[0] for t in TASKS)}")
+    print(
+        f"phases from {path}; ladder {LADDER} coefficients, cone {VALIDITY['random']} "
+        f"directions, tasks {', '.join(t.split('/')[0] for t in TASKS)}"
+    )
     print(grid(phases).to_markdown(index=False, floatfmt=".2f"))
 
 

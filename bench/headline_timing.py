@@ -7,6 +7,7 @@ method fit + sign calibration, strength = iso-KL search, one eval per task, samp
 the first to the last line of its job log (model load and writing outputs included). Prints one row per
 model × method (median over seeds, with the range) and one per model × cell type.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,16 @@ from pathlib import Path
 import pandas as pd
 
 TRAINED = {"ipissa", "lora", "dora", "pissa", "oft"}
-PHASES = ["fit_seconds", "strength_seconds", "ladder_seconds", "builtin/eval_seconds", "truthfulqa/eval_seconds", "sentiment/eval_seconds",
-          "samples_seconds", "wall_seconds"]
+PHASES = [
+    "fit_seconds",
+    "strength_seconds",
+    "ladder_seconds",
+    "builtin/eval_seconds",
+    "truthfulqa/eval_seconds",
+    "sentiment/eval_seconds",
+    "samples_seconds",
+    "wall_seconds",
+]
 
 
 def log_span(folder: Path) -> float:
@@ -50,8 +59,16 @@ def rows(folders: list[str], skip: set[str] = frozenset()) -> pd.DataFrame:
             s = json.loads(summary.read_text())
             over = dict(o.split("=", 1) for o in st.get("overrides", []))
             control = "control " if over.get("data") == "sentiment" else ""  # the positive control's cells (issue 25)
-            out.append({"model": over.get("model", "?"), "method": s["method"], "type": control + kind(s["method"]), "seed": over.get("seed", "0"),
-                        **{p: s.get(p, float("nan")) for p in PHASES[:-1]}, "wall_seconds": log_span(status.parent)})
+            out.append(
+                {
+                    "model": over.get("model", "?"),
+                    "method": s["method"],
+                    "type": control + kind(s["method"]),
+                    "seed": over.get("seed", "0"),
+                    **{p: s.get(p, float("nan")) for p in PHASES[:-1]},
+                    "wall_seconds": log_span(status.parent),
+                }
+            )
     if not out:
         sys.exit("error: no computed cell with a summary.json in " + " ".join(folders))
     return pd.DataFrame(out)

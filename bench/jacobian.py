@@ -4,6 +4,7 @@
 
 Peak memory is the process's peak RSS growth during the Jacobian (CPU) or torch's peak allocation (CUDA).
 """
+
 from __future__ import annotations
 
 import resource
@@ -24,7 +25,12 @@ def rss_mib() -> float:
 
 def main(argv: list[str]) -> None:
     args = dict(a.split("=", 1) for a in argv)
-    name, layer, chunk, repeats = args.get("model", "smollm2_135m"), int(args.get("layer", 15)), int(args.get("chunk", 32)), int(args.get("repeats", 3))
+    name, layer, chunk, repeats = (
+        args.get("model", "smollm2_135m"),
+        int(args.get("layer", 15)),
+        int(args.get("chunk", 32)),
+        int(args.get("repeats", 3)),
+    )
     model, tok = load_model(name)
     x = embed(model, tok, PROMPT)
     with torch.no_grad():
@@ -45,7 +51,10 @@ def main(argv: list[str]) -> None:
     peak = rss_mib() - before
     d, t = x.shape[-1], x.shape[0]
     print(f"model={name} layer={layer} chunk={chunk} tokens={t} d={d} J={tuple(result['J'].shape)} threads={torch.get_num_threads()}")
-    print(f"forward (no grad, whole model): {min(fwd) * 1000:.1f} ms   Jacobian: {min(jac):.2f} s (min of {repeats})   ratio {min(jac) / min(fwd):.0f}x")
+    print(
+        f"forward (no grad, whole model): {min(fwd) * 1000:.1f} ms   Jacobian: "
+        f"{min(jac):.2f} s (min of {repeats})   ratio {min(jac) / min(fwd):.0f}x"
+    )
     print(f"peak RSS growth during the Jacobians: {peak:.0f} MiB (process peak {rss_mib():.0f} MiB); reconstruction error {err:.2e}")
 
 

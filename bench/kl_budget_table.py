@@ -5,6 +5,7 @@
 First the validation dilemmas (what choosing the default target may read), then the reported test dilemmas
 (the dose-response of Gain, Effect and ΔNLL against the target, which played no part in the choice).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ def rows(sweep: Path) -> pd.DataFrame:
     out = []
     for path in sorted(sweep.glob("*/summary.json")):
         for s in task_rows(json.loads(path.read_text())):
-            out.append({"task": s["task"], "method": s["method"], "kl_target": s["kl_target"], **{k: s.get(k) for k in STRENGTH + VAL + TEST}})
+            out.append(
+                {"task": s["task"], "method": s["method"], "kl_target": s["kl_target"], **{k: s.get(k) for k in STRENGTH + VAL + TEST}}
+            )
     return pd.DataFrame(out).sort_values(["task", "method", "kl_target"])
 
 

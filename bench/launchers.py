@@ -6,6 +6,7 @@ Each variant is one `python launch.py` process timed end to end (median of `repe
 job always computes. Overhead = launcher wall time − direct wall time. `slurm=auto` uses the local cluster of
 scripts/slurm_local.sh when `status` says it runs.
 """
+
 from __future__ import annotations
 
 import os

@@ -11,6 +11,7 @@ copy of the same file. Both see the same token ids (10 chat prompts). Compared: 
 Δ_c = log p_c − log p_0 at c = −1 and +1 on each prompt's 100 likeliest tokens at c = 0 (Pearson r, sign
 agreement where |Δ| > 0.01 in steerlab), because Q4_1 matmuls in llama.cpp and fp32 ones differ a little at c = 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,11 +22,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-PROMPTS = ["Should you tell your friend the truth about their bad haircut?", "Describe yourself in three sentences.",
-           "I found a wallet with cash on the street. What should I do?", "Is it ever okay to lie on a job application?",
-           "What do you think about people who cheat on exams?", "My boss asked me to hide a mistake from a client. Advice?",
-           "Write one sentence about the weather.", "What is the capital of France?",
-           "How should I answer when someone asks if I like their cooking and I don't?", "Tell me about your favourite book."]
+PROMPTS = [
+    "Should you tell your friend the truth about their bad haircut?",
+    "Describe yourself in three sentences.",
+    "I found a wallet with cash on the street. What should I do?",
+    "Is it ever okay to lie on a job application?",
+    "What do you think about people who cheat on exams?",
+    "My boss asked me to hide a mistake from a client. Advice?",
+    "Write one sentence about the weather.",
+    "What is the capital of France?",
+    "How should I answer when someone asks if I like their cooking and I don't?",
+    "Tell me about your favourite book.",
+]
 TOP_K = 100
 
 
@@ -63,7 +71,7 @@ def cvec_buffer(path: Path, n_embd: int, n_layer: int, shift: int = 0) -> np.nda
     buf = np.zeros(n_embd * (n_layer - 1), dtype=np.float32)
     for layer, v in vector.items():
         at = layer + shift
-        buf[(at - 1) * n_embd: at * n_embd] += v.numpy()
+        buf[(at - 1) * n_embd : at * n_embd] += v.numpy()
     return buf
 
 
@@ -79,7 +87,9 @@ def llama_logprobs(gguf: Path, cv: Path, ids: list[list[int]], coeffs, threads: 
             rc = llama_cpp.llama_set_adapter_cvec(llm.ctx, None, 0, n_embd, -1, -1)  # no control vector
         else:
             data = np.ascontiguousarray(buf * np.float32(c))
-            rc = llama_cpp.llama_set_adapter_cvec(llm.ctx, data.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), data.size, n_embd, 1, n_layer - 1)
+            rc = llama_cpp.llama_set_adapter_cvec(
+                llm.ctx, data.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), data.size, n_embd, 1, n_layer - 1
+            )
         if rc != 0:
             raise RuntimeError(f"llama_set_adapter_cvec returned {rc}")
         rows = []
@@ -93,9 +103,9 @@ def llama_logprobs(gguf: Path, cv: Path, ids: list[list[int]], coeffs, threads: 
 
 
 def compare(run_dir: str | None = None, prompts: int = 10, out: str | Path = "outputs/llama_cpp_check/pca.gguf", shift: int = 0) -> dict:
+    from steerlab.api import model_config
     from steerlab.data import render
     from steerlab.export import export_control_vector
-    from steerlab.api import model_config
     from steerlab.models import gguf_path
 
     model, tok, method = fitted(run_dir)
@@ -107,21 +117,33 @@ def compare(run_dir: str | None = None, prompts: int = 10, out: str | Path = "ou
     theirs = llama_logprobs(gguf_path(model_config("smollm2_135m")), cv, ids, coeffs, shift=shift)
     llama_seconds = time.perf_counter() - t0
     top = np.argsort(-ours[0.0], axis=1)[:, :TOP_K]
-    pick = lambda lp: np.take_along_axis(lp, top, axis=1)  # noqa: E731
+    pick = lambda lp: np.take_along_axis(lp, top, axis=1)
     d_ours = np.concatenate([(pick(ours[c]) - pick(ours[0.0])).ravel() for c in (-1.0, 1.0)])
     d_theirs = np.concatenate([(pick(theirs[c]) - pick(theirs[0.0])).ravel() for c in (-1.0, 1.0)])
     moved = np.abs(d_ours) > 0.01
-    per_c = {c: float(np.corrcoef((pick(ours[c]) - pick(ours[0.0])).ravel(), (pick(theirs[c]) - pick(theirs[0.0])).ravel())[0, 1]) for c in (-1.0, 1.0)}
+    per_c = {
+        c: float(np.corrcoef((pick(ours[c]) - pick(ours[0.0])).ravel(), (pick(theirs[c]) - pick(theirs[0.0])).ravel())[0, 1])
+        for c in (-1.0, 1.0)
+    }
     return {
-        "prompts": len(ids), "top_k": TOP_K, "pairs": int(d_ours.size), "layers": sorted(method.vector.layers),
-        "strength_scale": float(method.scale), "sign": float(method.sign),
-        "pearson": float(np.corrcoef(d_ours, d_theirs)[0, 1]), "pearson_c-1": per_c[-1.0], "pearson_c+1": per_c[1.0],
-        "sign_agreement": float((np.sign(d_ours[moved]) == np.sign(d_theirs[moved])).mean()), "moved_pairs": int(moved.sum()),
-        "mean_abs_change_steerlab": float(np.abs(d_ours).mean()), "mean_abs_change_llama_cpp": float(np.abs(d_theirs).mean()),
+        "prompts": len(ids),
+        "top_k": TOP_K,
+        "pairs": int(d_ours.size),
+        "layers": sorted(method.vector.layers),
+        "strength_scale": float(method.scale),
+        "sign": float(method.sign),
+        "pearson": float(np.corrcoef(d_ours, d_theirs)[0, 1]),
+        "pearson_c-1": per_c[-1.0],
+        "pearson_c+1": per_c[1.0],
+        "sign_agreement": float((np.sign(d_ours[moved]) == np.sign(d_theirs[moved])).mean()),
+        "moved_pairs": int(moved.sum()),
+        "mean_abs_change_steerlab": float(np.abs(d_ours).mean()),
+        "mean_abs_change_llama_cpp": float(np.abs(d_theirs).mean()),
         "slope": float(np.polyfit(d_ours, d_theirs, 1)[0]),
         "base_max_abs_diff": float(np.abs(pick(ours[0.0]) - pick(theirs[0.0])).max()),
         "base_mean_abs_diff": float(np.abs(pick(ours[0.0]) - pick(theirs[0.0])).mean()),
-        "llama_cpp_seconds": llama_seconds, "file": str(cv),
+        "llama_cpp_seconds": llama_seconds,
+        "file": str(cv),
     }
 
 

@@ -1,7 +1,8 @@
 """Model load time: cold (GGUF dequantised and converted) vs cached safetensors folder.
 
-    python bench/model_load.py [model=smollm2_135m] [repeats=3]
+python bench/model_load.py [model=smollm2_135m] [repeats=3]
 """
+
 from __future__ import annotations
 
 import sys

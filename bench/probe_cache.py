@@ -7,6 +7,7 @@ continuations, store it) + the iso-KL search, and warm (read the stored probe) +
 back to back, so the ratio warm / cold is taken against a peer measured under the same machine load. Prints every
 pair and the median ratio; the solved k must be equal in both (the probe is bit-identical).
 """
+
 from __future__ import annotations
 
 import shutil

@@ -6,6 +6,7 @@
 tests/methods/test_probe.py). Prints |cos(probe direction, planted)| for the linear probe and for MLP probes of
 several widths, at scikit-learn's default L2 (1e-4) and at steerlab's default (3).
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,7 +20,7 @@ def planted(n=2000, d=32, seed=0):
     u = torch.randn(d, generator=g)
     u /= u.norm()
     base = torch.randn(n, d, generator=g)
-    return u, base[: n // 2] + u, base[n // 2:] - u
+    return u, base[: n // 2] + u, base[n // 2 :] - u
 
 
 def cos(kind: str, hidden: int, alpha: float) -> float:

@@ -1,7 +1,8 @@
 """Quality table for BENCHMARKS.md: per-method mean ± sd over seeds from run folders' summary.json files.
 
-    python bench/quality_table.py outputs/multirun/<date>/<time> [more sweep folders ...]
+python bench/quality_table.py outputs/multirun/<date>/<time> [more sweep folders ...]
 """
+
 from __future__ import annotations
 
 import json

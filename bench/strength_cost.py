@@ -7,6 +7,7 @@ iso-KL at the default target) in a fresh output folder, times the whole process,
 summary.json the seconds spent in each phase and the KL evaluations the solver used. The peer is the run
 itself: calibration seconds / whole-run wall seconds, in the same process.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,10 @@ def main(argv: list[str]) -> None:
     for i in range(repeats):
         wall, s = one_run(adapter, extra)
         phases = "  ".join(f"{p.removesuffix('_seconds')} {s.get(p, float('nan')):.1f} s" for p in PHASES)
-        print(f"run {i}: wall {wall:.1f} s  |  {phases}  |  KL evaluations {s['strength_evals']}, k = {s['strength_scale']:.4g}, "
-              f"KL +{s['kl_plus']:.3g} / −{s['kl_minus']:.3g}  |  calibration / wall = {s['strength_seconds'] / wall:.3f}")
+        print(
+            f"run {i}: wall {wall:.1f} s  |  {phases}  |  KL evaluations {s['strength_evals']}, k = {s['strength_scale']:.4g}, "
+            f"KL +{s['kl_plus']:.3g} / −{s['kl_minus']:.3g}  |  calibration / wall = {s['strength_seconds'] / wall:.3f}"
+        )
 
 
 if __name__ == "__main__":

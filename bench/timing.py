@@ -1,4 +1,5 @@
 """Shared by the throughput benchmarks: best-of-N wall time, and a bare batched forward pass as the peer."""
+
 from __future__ import annotations
 
 import time
@@ -12,7 +13,7 @@ from steerlab.batching import Batches
 def bare(model, batches: Batches) -> None:
     """Every batch through the model once, logits computed and nothing else."""
     for batch in batches.batches:
-        model(**batch).logits
+        _ = model(**batch).logits
 
 
 def timed(fn, repeats: int) -> float:

@@ -6,6 +6,7 @@ Peak memory is the peak RSS of a child process that loads the model and runs the
 
     python bench/train_step.py [model=smollm2_135m] [steps=5] [r=32] [batch_pairs=8]
 """
+
 from __future__ import annotations
 
 import json

@@ -8,18 +8,19 @@ the same steering hook (a fitted mean vector at c = 1, or c = 0 for none). Targe
 
     python bench/truthfulqa_throughput.py [model=smollm2_135m] [questions=100] [batch=16] [repeats=3]
 """
+
 from __future__ import annotations
 
 import sys
 
+from timing import bare, timed  # bench/timing.py (scripts run from bench/)
 
 from steerlab.api import fit, load_model
 from steerlab.batching import Batches
 from steerlab.config import REPO_ROOT
 from steerlab.data import render
-from steerlab.steering import steer
 from steerlab.models import device_of
-from timing import bare, timed  # bench/timing.py (scripts run from bench/)
+from steerlab.steering import steer
 from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask
 
 CSV = REPO_ROOT.parent / "shared" / "data" / "truthfulqa" / "TruthfulQA.csv"
@@ -27,7 +28,12 @@ CSV = REPO_ROOT.parent / "shared" / "data" / "truthfulqa" / "TruthfulQA.csv"
 
 def main(argv: list[str]) -> None:
     args = dict(a.split("=", 1) for a in argv)
-    name, n, bs, repeats = args.get("model", "smollm2_135m"), int(args.get("questions", 100)), int(args.get("batch", 16)), int(args.get("repeats", 3))
+    name, n, bs, repeats = (
+        args.get("model", "smollm2_135m"),
+        int(args.get("questions", 100)),
+        int(args.get("batch", 16)),
+        int(args.get("repeats", 3)),
+    )
     model, tok = load_model(name)
     task = TruthfulQATask("truthfulqa", TruthfulQAConfig(path=str(CSV)), n, 0.25)
     items = task.load()
@@ -39,14 +45,17 @@ def main(argv: list[str]) -> None:
     tokens = sum(len(heads[o]) + len(a) for o, a in zip(owner, answers))
     method = fit("mean", model, tok, data={"max_pairs": 32})
     for c in (0.0, 1.0):
+
         def plain():
             with steer(model, method, c):
                 bare(model, batches)
 
         t_bare = timed(plain, repeats)
         t_task = timed(lambda: task.evaluate(model, tok, method, items, [c], bs), repeats)
-        print(f"model={name} questions={len(items)} answers={len(seqs)} tokens={tokens} batch={bs} c={c:g}: "
-              f"bare {len(seqs) / t_bare:.1f} answers/s, task {len(seqs) / t_task:.1f} answers/s, ratio {t_bare / t_task:.3f}")
+        print(
+            f"model={name} questions={len(items)} answers={len(seqs)} tokens={tokens} batch={bs} c={c:g}: "
+            f"bare {len(seqs) / t_bare:.1f} answers/s, task {len(seqs) / t_task:.1f} answers/s, ratio {t_bare / t_task:.3f}"
+        )
 
 
 if __name__ == "__main__":

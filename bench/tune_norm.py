@@ -5,6 +5,7 @@ prompts at c = -1, 0, +1. Pick the largest fraction whose ΔNLL stays under a bu
 
     python bench/tune_norm.py adapter=pca fractions=0.005,0.01,0.02,0.05
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,10 +18,10 @@ from steerlab.batching import Batches
 from steerlab.calibrate import calibrate
 from steerlab.config import REPO_ROOT
 from steerlab.config_store import register_configs
-from steerlab.tasks.dilemmas import score, yes_no_ids
 from steerlab.methods.registry import build
-from steerlab.steering import steer
 from steerlab.models import device_of
+from steerlab.steering import steer
+from steerlab.tasks.dilemmas import score, yes_no_ids
 
 
 def main(argv: list[str]) -> None:

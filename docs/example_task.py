@@ -4,6 +4,7 @@ Register it in steerlab/tasks/__init__.py (`TASKS["reply"] = (ReplyConfig, Reply
 conf/evals/reply.yaml (`# @package evals.reply`, `task: reply`); then `python launch.py 'evals=[builtin,reply]'`.
 tests/tasks/test_truthfulqa.py runs this file.
 """
+
 from dataclasses import dataclass, field
 from typing import List
 

@@ -6,6 +6,7 @@
 Every run goes through `launch.py` (reuse off, W&B off) in the checkout `--repo`, so the same command pins the code
 before and after a change. Timing fields (`*_seconds`) and paths are left out: they are not results.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,12 @@ def pin(out_json: Path, repo: Path, methods: list[str], default: bool) -> None:
             extra = []
             if name == "control_vector":  # needs a file: the tiny PCA run's vector, exported
                 gguf = Path(tmp) / "pca.gguf"
-                subprocess.run([sys.executable, "-m", "steerlab.export", str(Path(tmp) / "pca"), "--to", "gguf", "--out", str(gguf)],
-                               cwd=repo, check=True, capture_output=True)
+                subprocess.run(
+                    [sys.executable, "-m", "steerlab.export", str(Path(tmp) / "pca"), "--to", "gguf", "--out", str(gguf)],
+                    cwd=repo,
+                    check=True,
+                    capture_output=True,
+                )
                 extra = [f"adapter.path={gguf}"]
             pinned[f"tiny/{name}"] = numbers(launch(repo, Path(tmp) / name, [*TINY, f"adapter={name}", *extra]))
             print(f"pinned tiny/{name}", flush=True)
@@ -60,8 +65,12 @@ def same(a, b) -> bool:
 
 def compare(before: Path, after: Path) -> int:
     a, b = json.loads(before.read_text()), json.loads(after.read_text())
-    moved = [(run, k, a[run].get(k), b.get(run, {}).get(k)) for run in a for k in sorted(set(a[run]) | set(b.get(run, {})))
-             if not same(a[run].get(k), b.get(run, {}).get(k))]
+    moved = [
+        (run, k, a[run].get(k), b.get(run, {}).get(k))
+        for run in a
+        for k in sorted(set(a[run]) | set(b.get(run, {})))
+        if not same(a[run].get(k), b.get(run, {}).get(k))
+    ]
     for run, k, x, y in moved:
         print(f"{run}: {k}: {x!r} -> {y!r}")
     print(f"{len(a)} runs, {sum(len(v) for v in a.values())} values compared; {len(moved)} moved")

@@ -1,4 +1,5 @@
 """steerlab: steer language models along a concept with a signed coefficient, and measure what it does."""
+
 from importlib.metadata import PackageNotFoundError, version
 
 try:

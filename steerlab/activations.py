@@ -1,4 +1,5 @@
 """Read hidden states of chosen modules at the last tokens of prompts (no gradients)."""
+
 from __future__ import annotations
 
 import torch
@@ -11,7 +12,9 @@ from steerlab.progress import progress
 
 
 @torch.no_grad()
-def last_tokens(model, tok, texts: list[str], modules: dict, batch_size: int, k: int = 1, inputs: bool = False, desc: str = "extract") -> dict:
+def last_tokens(
+    model, tok, texts: list[str], modules: dict, batch_size: int, k: int = 1, inputs: bool = False, desc: str = "extract"
+) -> dict:
     """{key: [n_texts, d]} mean over the last `k` tokens of each module's output (and input under (key, 'in')). Each
     pass stops after the last module it reads: the layers above and the LM head never run."""
     return oom.run(model, "extract", batch_size, lambda size: _last_tokens(model, tok, texts, modules, size, k, inputs, desc), len(texts))

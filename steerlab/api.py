@@ -1,15 +1,16 @@
 """Python API for notebooks: the same steps as `launch.py`, without Hydra.
 
-    model, tok = load_model("smollm2_135m")
-    method = fit("pca", model, tok)                          # fitted and sign-calibrated
-    calibrate_strength(model, tok, method)                   # iso-KL: c = ±1 now costs 0.25 nats/token (the default)
-    with steer(model, method, 1.0):
-        ...
-    generate(model, tok, method, ["Describe yourself."])     # greedy text at c = -1, 0, +1
-    summary, rows = evaluate(model, tok, method, "truthfulqa", limit=100)   # a task of conf/evals/, as launch.py scores it
-    save(method, "outputs/my_pca"); method = load("outputs/my_pca")
-    export_control_vector(method, "honesty.gguf")           # a llama.cpp control vector (--control-vector-scaled FILE c)
+model, tok = load_model("smollm2_135m")
+method = fit("pca", model, tok)                          # fitted and sign-calibrated
+calibrate_strength(model, tok, method)                   # iso-KL: c = ±1 now costs 0.25 nats/token (the default)
+with steer(model, method, 1.0):
+    ...
+generate(model, tok, method, ["Describe yourself."])     # greedy text at c = -1, 0, +1
+summary, rows = evaluate(model, tok, method, "truthfulqa", limit=100)   # a task of conf/evals/, as launch.py scores it
+save(method, "outputs/my_pca"); method = load("outputs/my_pca")
+export_control_vector(method, "honesty.gguf")           # a llama.cpp control vector (--control-vector-scaled FILE c)
 """
+
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
@@ -28,8 +29,23 @@ from steerlab.models import model_config
 from steerlab.steering import merge, steer
 
 REGISTRY = METHODS  # name -> (config dataclass, method class)
-__all__ = ["load_model", "model_config", "context_for", "make_context", "fit", "calibrate_strength", "generate", "evaluate", "steer", "merge",
-           "save", "load", "REGISTRY", "export_control_vector", "import_control_vector"]
+__all__ = [
+    "load_model",
+    "model_config",
+    "context_for",
+    "make_context",
+    "fit",
+    "calibrate_strength",
+    "generate",
+    "evaluate",
+    "steer",
+    "merge",
+    "save",
+    "load",
+    "REGISTRY",
+    "export_control_vector",
+    "import_control_vector",
+]
 
 
 def load_model(model, seed: int = 0):
@@ -39,8 +55,17 @@ def load_model(model, seed: int = 0):
 
 def context_for(cfg: DictConfig, model, tok) -> FitContext:
     """FitContext from a composed config (data, layers, model, train, loss_space, seed)."""
-    return make_context(model, tok, cfg.data, cfg.layers, layers_path=cfg.model.layers_path, batch_size=models.batch_start(cfg.model), seed=cfg.seed,
-                        train=cfg.train, loss=cfg.loss_space)
+    return make_context(
+        model,
+        tok,
+        cfg.data,
+        cfg.layers,
+        layers_path=cfg.model.layers_path,
+        batch_size=models.batch_start(cfg.model),
+        seed=cfg.seed,
+        train=cfg.train,
+        loss=cfg.loss_space,
+    )
 
 
 def fit(method, model, tok, data=None, layers=None, seed: int = 0, train=None, loss=None, folder=None, **method_cfg) -> Method:
@@ -88,12 +113,22 @@ def task_config(name: str, **overrides) -> DictConfig:
     return OmegaConf.merge(raw, overrides)
 
 
-def evaluate(model, tok, method: Method, task: str = "truthfulqa", coeffs=(-1.0, 0.0, 1.0), limit: int | None = None,
-             val_fraction: float = 0.25, batch_size: int = 16, seed: int = 0, **task_cfg):
+def evaluate(
+    model,
+    tok,
+    method: Method,
+    task: str = "truthfulqa",
+    coeffs=(-1.0, 0.0, 1.0),
+    limit: int | None = None,
+    val_fraction: float = 0.25,
+    batch_size: int = 16,
+    seed: int = 0,
+    **task_cfg,
+):
     """Score `method` on one task as `launch.py` does: (summary of the reported items, per-item rows with their split).
 
-        summary, rows = evaluate(model, tok, method, "truthfulqa", limit=100)
-        summary["MC1(+1)"], summary["gain"], summary["val_gain"]
+    summary, rows = evaluate(model, tok, method, "truthfulqa", limit=100)
+    summary["MC1(+1)"], summary["gain"], summary["val_gain"]
     """
     from steerlab.config import EvalConfig, MetricConfig
     from steerlab.run import TaskPlan, evaluate_task, plan_task

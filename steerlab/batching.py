@@ -1,4 +1,5 @@
 """Tokenize prompts once into length-sorted, left-padded batches."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

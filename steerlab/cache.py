@@ -19,6 +19,7 @@ the code that runs during a fit (every module but FIT_CODE_SKIP). Strength, task
 computing code (`steerlab.reuse.code_version`). A config that pins `code_version=<label>` uses the label instead,
 and an entry computed by other code is then reused with a warning naming both hashes, never silently.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,27 @@ from steerlab.reuse import BOOKKEEPING, Claim, code_version, dump_json, load_jso
 log = logging.getLogger(__name__)
 # Modules that never run while a method fits (evaluation, strength, reports, orchestration, this cache): editing them
 # keeps every fit identity, so cached fits survive changes to how they are evaluated.
-FIT_CODE_SKIP = ("report", "sweeper.py", "run.py", "cli.py", "api.py", "export.py", "analysis", "tasks", "metrics.py", "strength.py",
-                 "generate.py", "likelihood.py", "plots.py", "ladder.py", "cache.py", "reuse.py", "messages.py", "progress.py", "log.py")
+FIT_CODE_SKIP = (
+    "report",
+    "sweeper.py",
+    "run.py",
+    "cli.py",
+    "api.py",
+    "export.py",
+    "analysis",
+    "tasks",
+    "metrics.py",
+    "strength.py",
+    "generate.py",
+    "likelihood.py",
+    "plots.py",
+    "ladder.py",
+    "cache.py",
+    "reuse.py",
+    "messages.py",
+    "progress.py",
+    "log.py",
+)
 MODEL_BOOKKEEPING = ("cache_dir",)  # where a converted model is kept, not what it computes
 MARKER = "COMPLETE"
 
@@ -145,8 +165,13 @@ class FitEntry:
         except Exception as e:  # noqa: BLE001 - a corrupt safetensors or JSON file raises many types
             return self.discard(f"unreadable ({type(e).__name__}: {str(e)[:120]})")
         if info.get("source_code") != fit_code():
-            log.warning("fit cache: entry %s was fitted by code %s, this is %s; reused because code_version is pinned (%s)", self.folder,
-                        info.get("source_code"), fit_code(), info.get("code"))
+            log.warning(
+                "fit cache: entry %s was fitted by code %s, this is %s; reused because code_version is pinned (%s)",
+                self.folder,
+                info.get("source_code"),
+                fit_code(),
+                info.get("code"),
+            )
         return method, info
 
     def discard(self, why: str) -> None:
@@ -165,8 +190,14 @@ class FitEntry:
             save(method, tmp / "method")
         finally:
             method.scale = scale
-        record = {"info": info, "inputs": inputs, "code": inputs["code"], "source_code": fit_code(), "run_dir": str(run_folder),
-                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        record = {
+            "info": info,
+            "inputs": inputs,
+            "code": inputs["code"],
+            "source_code": fit_code(),
+            "run_dir": str(run_folder),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
         (tmp / "fit.json").write_text(json.dumps(record, indent=2, default=str))
         sizes = {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
         (tmp / MARKER).write_text(json.dumps({"files": sizes}))
@@ -217,8 +248,14 @@ class FitCache:
             if cached is not None:
                 loaded, info = cached
                 log.info("fit reused: identity %s from %s (fitted for %s); no fitting", self.ident, self.entry.folder, info.get("run_dir"))
-                return loaded, {**info["info"], "fit_reused": True, "fit_identity": self.ident, "fit_source": str(self.entry.folder),
-                                "fit_seconds": 0.0, "fit_seconds_source": info["info"].get("fit_seconds")}
+                return loaded, {
+                    **info["info"],
+                    "fit_reused": True,
+                    "fit_identity": self.ident,
+                    "fit_source": str(self.entry.folder),
+                    "fit_seconds": 0.0,
+                    "fit_seconds_source": info["info"].get("fit_seconds"),
+                }
             if source is not None:
                 log.warning("fit cache: %s finished while this job waited but cannot be loaded; fitting here", source)
             info = fit_fn()
@@ -254,7 +291,13 @@ class FitCache:
         """What a task's rows read besides the steering: its config, its items' content and the batch size (padding)."""
         cfg = {k: v for k, v in plain(task.cfg).items() if k != "val_fraction"}
         content = hashlib.sha256(pd.util.hash_pandas_object(items.astype(str), index=True).to_numpy().tobytes()).hexdigest()
-        return {"task": type(task).__name__, "cfg": cfg, "items": content, "batch_size": self.cfg.eval.batch_size, "code": code_of(self.cfg)}
+        return {
+            "task": type(task).__name__,
+            "cfg": cfg,
+            "items": content,
+            "batch_size": self.cfg.eval.batch_size,
+            "code": code_of(self.cfg),
+        }
 
     def rows_key(self, task, items: pd.DataFrame) -> str:
         """Steered rows depend on the fit, the calibration and the task's inputs."""

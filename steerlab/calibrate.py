@@ -1,11 +1,12 @@
 """Sign calibration (SPEC §4): on held-out *training* pairs, c = +1 must move towards the positive persona."""
+
 from __future__ import annotations
 
 import torch
 
 from steerlab.activations import last_tokens
-from steerlab.data import persona_prompt, render
 from steerlab.context import FitContext
+from steerlab.data import persona_prompt, render
 from steerlab.layers import readout, readout_index
 from steerlab.methods.base import Method
 from steerlab.steering import steer, steered_prompt

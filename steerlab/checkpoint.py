@@ -1,4 +1,5 @@
 """Training checkpoints in the run folder: a restarted job resumes where it stopped and reaches the same result."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ def readable(path: Path) -> dict | None:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated or foreign files raise many types (OSError, RuntimeError, pickle errors)
-        raise ConfigError(f"{path}: cannot read this training checkpoint ({type(e).__name__}: {str(e).split('. ')[0][:120]}); "
-                          "delete it or set train.resume=false to start over") from None
+        raise ConfigError(
+            f"{path}: cannot read this training checkpoint ({type(e).__name__}: {str(e).split('. ')[0][:120]}); "
+            "delete it or set train.resume=false to start over"
+        ) from None
 
 
 class Checkpoint:

@@ -1,10 +1,11 @@
 """Turn user errors (bad config, missing files) into one line on stderr; bugs keep their full traceback."""
+
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 from hydra.errors import HydraException
@@ -39,8 +40,10 @@ def check_outputs(argv: list[str]) -> None:
         where = Path(path).expanduser().absolute()
         existing = next(p for p in (where, *where.parents) if p.exists())
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            raise ConfigError(f"{key}={where}: cannot write there ({existing} is {'not a folder' if not existing.is_dir() else 'not writable'}); "
-                              f"choose another {key}")
+            raise ConfigError(
+                f"{key}={where}: cannot write there ({existing} is {'not a folder' if not existing.is_dir() else 'not writable'}); "
+                f"choose another {key}"
+            )
 
 
 def console_handler():

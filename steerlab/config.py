@@ -1,4 +1,5 @@
 """Dataclass schemas for every config group; Hydra validates the YAML files against them at compose time."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -110,7 +111,9 @@ class TrainConfig:
     diverge_factor: float = 1e4  # stop when a loss component's |value| exceeds this × max(1, its |value| at the first step)
     resume: bool = True  # continue from <run>/checkpoint when it exists
     optimizer: Dict[str, Any] = field(default_factory=lambda: {"_target_": "torch.optim.AdamW", "lr": 5e-3, "weight_decay": 0.0})
-    scheduler: Dict[str, Any] = field(default_factory=lambda: {"_target_": "steerlab.train.warmup_cosine", "_partial_": True, "warmup": 0.1})
+    scheduler: Dict[str, Any] = field(
+        default_factory=lambda: {"_target_": "steerlab.train.warmup_cosine", "_partial_": True, "warmup": 0.1}
+    )
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """Every schema in Hydra's ConfigStore: the group schemas, and one entry per registered method and task."""
+
 from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore

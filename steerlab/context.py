@@ -3,6 +3,7 @@
 `make_context` is the one place a FitContext is built: `launch.py` (steerlab.run) and notebooks (steerlab.api)
 both call it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -66,8 +67,20 @@ class FitContext:
         return {l: self.cache[(l, "pos")] for l in layers}, {l: self.cache[(l, "neg")] for l in layers}
 
 
-def make_context(model, tok, data=None, layers=None, *, layers_path: str | None = None, batch_size: int = 16, seed: int = 0,
-                 train=None, loss=None, logger=None, folder: Path | None = None) -> FitContext:
+def make_context(
+    model,
+    tok,
+    data=None,
+    layers=None,
+    *,
+    layers_path: str | None = None,
+    batch_size: int = 16,
+    seed: int = 0,
+    train=None,
+    loss=None,
+    logger=None,
+    folder: Path | None = None,
+) -> FitContext:
     """A FitContext from (partial) data / layers / train / loss_space configs; missing keys take the schema defaults."""
     data = OmegaConf.merge(OmegaConf.structured(DataConfig), data or {})
     layers = OmegaConf.merge(OmegaConf.structured(LayersConfig), layers or {})
@@ -75,9 +88,19 @@ def make_context(model, tok, data=None, layers=None, *, layers_path: str | None 
     train_pairs, val_pairs = make_pairs(tok, data, seed)
     placement = Placement(steer_layers(layers, depth), list(layers.modules), loss_layer(layers, depth), layers_path)
     return FitContext(
-        model=model, tok=tok, placement=placement, loss_layers=loss_layers(layers, depth), train=train_pairs, val=val_pairs,
-        personas=list(data.personas), template=data.template,
+        model=model,
+        tok=tok,
+        placement=placement,
+        loss_layers=loss_layers(layers, depth),
+        train=train_pairs,
+        val=val_pairs,
+        personas=list(data.personas),
+        template=data.template,
         train_cfg=OmegaConf.merge(OmegaConf.structured(TrainConfig), train or {}),
         loss_cfg=OmegaConf.merge(OmegaConf.structured(LossSpaceConfig), loss or {}),
-        batch_size=batch_size, readout_tokens=data.readout_tokens, seed=seed, logger=logger, folder=folder,
+        batch_size=batch_size,
+        readout_tokens=data.readout_tokens,
+        seed=seed,
+        logger=logger,
+        folder=folder,
     )

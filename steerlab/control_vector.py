@@ -9,6 +9,7 @@ The layout, as llama.cpp's loader (`common_control_vector_load_one`, common/comm
   to the output of decoder layer l too (`hooks.add_vectors`), so steerlab's layer l is llama.cpp's `direction.l`.
 - llama.cpp multiplies each file by its `--control-vector-scaled FILE s` strength, so the file holds the vector at c = 1.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Contrastive prompt pairs (SPEC §1): persona word swapped, same assistant suffix, split by suffix."""
+
 from __future__ import annotations
 
 import json

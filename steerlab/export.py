@@ -4,6 +4,7 @@ The file holds the vector the method adds at c = 1 (its calibrated sign and iso-
 `direction.<layer>` per steered layer, in llama.cpp's layer numbering (steerlab/control_vector.py). In llama.cpp,
 `--control-vector-scaled FILE c` then steers by c, as steerlab does at coefficient c.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,7 @@ from steerlab.methods.base import Method
 from steerlab.methods.store import load
 from steerlab.steering import applied
 
+
 def directions(method: Method, coeff: float = 1.0) -> dict[int, np.ndarray]:
     """{layer: float32 vector} that `method` adds at user coefficient `coeff` (sign and iso-KL strength included)."""
     if method.cannot_export:
@@ -26,22 +28,27 @@ def directions(method: Method, coeff: float = 1.0) -> dict[int, np.ndarray]:
     if not method.vector.layers:
         raise ConfigError(f"adapter={method.name}: the method has no fitted vector (fit or load it first)")
     if 0 in method.vector.layers:
-        raise ConfigError(f"adapter={method.name} steers decoder layer 0, which llama.cpp control vectors never reach; "
-                          "steer layers ≥ 1 (layers.start)")
+        raise ConfigError(
+            f"adapter={method.name} steers decoder layer 0, which llama.cpp control vectors never reach; steer layers ≥ 1 (layers.start)"
+        )
     a = applied(method, coeff)
     return {l: (a * v.detach().float().cpu()).numpy().astype(np.float32) for l, v in sorted(method.vector.layers.items())}
 
 
 def export_control_vector(method: Method, path: str | Path, coeff: float = 1.0, model_hint: str = "") -> Path:
     """The vector `method` adds at `coeff` (calibrated sign and strength) as a llama.cpp control-vector GGUF file."""
-    return control_vector.write(directions(method, coeff), path, model_hint,
-                                {"method": method.name, "coeff": float(coeff), "sign": float(method.sign), "strength_scale": float(method.scale)})
+    return control_vector.write(
+        directions(method, coeff),
+        path,
+        model_hint,
+        {"method": method.name, "coeff": float(coeff), "sign": float(method.sign), "strength_scale": float(method.scale)},
+    )
 
 
 def model_hint(model_cfg) -> str:
     """The architecture name llama.cpp and repeng record: the GGUF file's `general.architecture`, else HF `model_type`."""
-    from steerlab.models import model_config
     from steerlab.config import Source
+    from steerlab.models import model_config
 
     cfg = model_config(OmegaConf.to_container(model_cfg, resolve=True))
     if cfg.source == Source.tiny:

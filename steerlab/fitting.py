@@ -1,5 +1,6 @@
 """Fit any method the same way, from launch.py or a notebook: fit (trained adapters: attach), train if it is trained,
 then calibrate its sign on the training pairs (SPEC §4)."""
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,14 @@ def fit(method: Method, ctx: FitContext) -> dict:
     if method.is_trained:
         method.meta["train"] = train(ctx, method)
     info = calibrate(ctx, method)
-    log.info("fitted %s on %d train pairs (%d val) in %.1f s; calibration separation %+.3f, flipped=%s",
-             method.name, len(ctx.train), len(ctx.val), time.perf_counter() - t0, info["calibration_separation"], info["calibration_flipped"])
+    log.info(
+        "fitted %s on %d train pairs (%d val) in %.1f s; calibration separation %+.3f, flipped=%s",
+        method.name,
+        len(ctx.train),
+        len(ctx.val),
+        time.perf_counter() - t0,
+        info["calibration_separation"],
+        info["calibration_flipped"],
+    )
     trained = {f"train_{k}": v for k, v in method.meta.get("train", {}).items()}
     return {**info, **trained, "n_train_pairs": len(ctx.train), "n_val_pairs": len(ctx.val), "fit_seconds": time.perf_counter() - t0}

@@ -1,5 +1,6 @@
 """Greedy generation under steering: the base continuations strength calibration teacher-forces, and the
 steered text samples (`samples.md`) a researcher reads first to see what a direction does to the model."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,9 +47,20 @@ def _greedy(model, tok, texts, tokens, batch_size, logprobs, desc):
     rows: list[list[int]] = []
     dists: list[torch.Tensor] = []
     for batch in progress(batches.batches, desc=desc):
-        out = model.generate(**batch, max_new_tokens=tokens, min_new_tokens=1, do_sample=False, num_beams=1, pad_token_id=tok.pad_token_id,
-                             top_p=None, top_k=None, temperature=None, return_dict_in_generate=True, output_logits=logprobs)
-        new = [trim(r, stops) for r in out.sequences[:, batch["input_ids"].shape[1]:].tolist()]
+        out = model.generate(
+            **batch,
+            max_new_tokens=tokens,
+            min_new_tokens=1,
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=tok.pad_token_id,
+            top_p=None,
+            top_k=None,
+            temperature=None,
+            return_dict_in_generate=True,
+            output_logits=logprobs,
+        )
+        new = [trim(r, stops) for r in out.sequences[:, batch["input_ids"].shape[1] :].tolist()]
         rows += new
         if logprobs:
             steps = torch.stack(out.logits, 1)  # [batch, steps, vocab]

@@ -1,4 +1,5 @@
 """Forward hooks as context managers: they always remove themselves, so the model is restored exactly."""
+
 from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
@@ -69,9 +70,14 @@ def add_vectors(model: nn.Module, layers: nn.ModuleList, vectors: dict[int, torc
     if coeff == 0 or not vectors:
         yield
         return
-    fns = {l: (lambda v: lambda x, y: coeff * v.to(y.device, y.dtype))(v) for l, v in vectors.items()}
+    fns = {l: _adder(v, coeff) for l, v in vectors.items()}
     with add_to_outputs(model, {l: layers[l] for l in vectors}, fns):
         yield
+
+
+def _adder(v: torch.Tensor, coeff: float):
+    """The output hook's addend: `coeff * v` on the output's device and dtype."""
+    return lambda x, y: coeff * v.to(y.device, y.dtype)
 
 
 class _Stop(Exception):

@@ -10,6 +10,7 @@ this input: a layer's output at the last token is `y = Σ_t J_t x_t`, with J the
 forward. `layer_jacobian` computes J in chunks of output dimensions (a batch of copies of the prompt per chunk),
 so memory grows with the chunk, not with d_model.
 """
+
 from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
@@ -89,7 +90,9 @@ def detached(model, constants: Constants | None = None) -> Iterator[Constants]:
     """Run `model` with constant norm scales, gates and attention softmax (values unchanged); restored on exit."""
     register()
     constants = constants or Constants()
-    configs = {id(m.config): m.config for m in model.modules() if hasattr(m, "config") and hasattr(m.config, "_attn_implementation_internal")}
+    configs = {
+        id(m.config): m.config for m in model.modules() if hasattr(m, "config") and hasattr(m.config, "_attn_implementation_internal")
+    }
     before = {k: c._attn_implementation_internal for k, c in configs.items()}
     mlps = [m for m in model.modules() if isinstance(getattr(m, "act_fn", None), nn.Module)]
     with ExitStack() as stack:

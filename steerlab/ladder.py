@@ -15,6 +15,7 @@ a fluent answer to another question has stopped being a reply. The repetition th
 times the base continuations' distinct-2. The walk stops at the first incoherent rung on each side; tasks are then
 evaluated at the coherent rungs (and always at −1, 0, +1).
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,8 +60,10 @@ class Rule:
         return bool(nll <= self.nll_max and d2 >= self.distinct_min)
 
     def line(self) -> str:
-        return (f"incoherent when the unsteered NLL of the steered reply > {self.nll_max:.3f} nats/token ({self.nll_source}) "
-                f"or distinct-2 < {self.distinct_min:.3f}")
+        return (
+            f"incoherent when the unsteered NLL of the steered reply > {self.nll_max:.3f} nats/token ({self.nll_source}) "
+            f"or distinct-2 < {self.distinct_min:.3f}"
+        )
 
 
 def continuation_nll(model, tok, users: list[str], conts: list[list[int]], batch_size: int) -> np.ndarray:
@@ -80,9 +83,14 @@ def base_rule(probe, model, tok, nll_max: float | None, distinct_ratio: float) -
     base_d2 = float(np.mean([distinct2(c) for c in probe.conts]))
     source = "eval.coherence_nll" if nll_max is not None else "mismatched base continuations"
     rule = Rule(float(nll_max if nll_max is not None else mismatched.mean()), distinct_ratio * base_d2, source)
-    return rule, {"coherence_base_nll": float(base_nll.mean()), "coherence_mismatched_nll": float(mismatched.mean()),
-                  "coherence_base_distinct2": base_d2, "coherence_nll_max": rule.nll_max, "coherence_distinct_min": rule.distinct_min,
-                  "coherence_rule": rule.line()}
+    return rule, {
+        "coherence_base_nll": float(base_nll.mean()),
+        "coherence_mismatched_nll": float(mismatched.mean()),
+        "coherence_base_distinct2": base_d2,
+        "coherence_nll_max": rule.nll_max,
+        "coherence_distinct_min": rule.distinct_min,
+        "coherence_rule": rule.line(),
+    }
 
 
 @torch.no_grad()
@@ -94,12 +102,23 @@ def rung(probe, model, tok, method, coeff: float, stat, tokens: int) -> dict:
 
     kl = statistic(probe.kl(model, tok, method, coeff), stat)
     with steer(model, method, coeff):
-        conts = greedy(model, tok, [render(tok, steered_prompt(method, u, coeff)) for u in probe.users], tokens, probe.batch_size,
-                       desc=f"coherence c={coeff:+g}")
+        conts = greedy(
+            model,
+            tok,
+            [render(tok, steered_prompt(method, u, coeff)) for u in probe.users],
+            tokens,
+            probe.batch_size,
+            desc=f"coherence c={coeff:+g}",
+        )
     nll = continuation_nll(model, tok, probe.users, conts, probe.batch_size)
     example = tok.decode(conts[0], skip_special_tokens=True).strip()
-    return {"coeff": float(coeff), "kl": kl, "nll": float(nll.mean()), "distinct2": float(np.mean([distinct2(c) for c in conts])),
-            "example": example}
+    return {
+        "coeff": float(coeff),
+        "kl": kl,
+        "nll": float(nll.mean()),
+        "distinct2": float(np.mean([distinct2(c) for c in conts])),
+        "example": example,
+    }
 
 
 def walk(probe, model, tok, method, rungs: list[float], rule: Rule, stat, tokens: int, measure=None) -> pd.DataFrame:
@@ -110,11 +129,23 @@ def walk(probe, model, tok, method, rungs: list[float], rule: Rule, stat, tokens
     for side in (1.0, -1.0):
         for m in rungs:
             t0 = time.perf_counter()
-            r = measure([side * m], lambda cs: pd.DataFrame([rung(probe, model, tok, method, c, stat, tokens) for c in cs])).iloc[0].to_dict()
+            r = (
+                measure([side * m], lambda cs: pd.DataFrame([rung(probe, model, tok, method, c, stat, tokens) for c in cs]))
+                .iloc[0]
+                .to_dict()
+            )
             r["coherent"] = rule.coherent(r["nll"], r["distinct2"])
             rows.append(r)
-            log.info("ladder %s c=%+g: KL %.4g, NLL %.3f, distinct-2 %.3f: %s (%.1f s)", method.name, r["coeff"], r["kl"], r["nll"], r["distinct2"],
-                     "coherent" if r["coherent"] else "INCOHERENT, side stops", time.perf_counter() - t0)
+            log.info(
+                "ladder %s c=%+g: KL %.4g, NLL %.3f, distinct-2 %.3f: %s (%.1f s)",
+                method.name,
+                r["coeff"],
+                r["kl"],
+                r["nll"],
+                r["distinct2"],
+                "coherent" if r["coherent"] else "INCOHERENT, side stops",
+                time.perf_counter() - t0,
+            )
             if not r["coherent"]:
                 break
     return pd.DataFrame(rows).sort_values("coeff", ignore_index=True)
@@ -166,8 +197,14 @@ def effect_curve(summary: dict, task: str) -> pd.DataFrame:
             if any(k not in summary for k in (f"{task}/S({-m:+g})", f"kl({m:+g})", f"kl({-m:+g})")):
                 continue
             kl, effect = point(summary.get, m, f"{task}/")
-            rows.append({"m": m, "effect": effect, "kl": kl,
-                         "coherent": bool(summary.get(f"coherent({m:+g})") and summary.get(f"coherent({-m:+g})"))})
+            rows.append(
+                {
+                    "m": m,
+                    "effect": effect,
+                    "kl": kl,
+                    "coherent": bool(summary.get(f"coherent({m:+g})") and summary.get(f"coherent({-m:+g})")),
+                }
+            )
     curve = pd.DataFrame(rows, columns=["m", "effect", "kl", "coherent"]).sort_values("m", ignore_index=True)
     finite = np.isfinite(curve["effect"].astype(float)) & (curve["kl"].astype(float) > 0)  # no item scored, or no shift: nothing to plot
     return curve[finite].reset_index(drop=True)
@@ -180,7 +217,10 @@ def ladder_table(walked: pd.DataFrame) -> str:
 
     lines = ["| c | KL | NLL (unsteered) | distinct-2 | coherent | first reply |", "|---|---|---|---|---|---|"]
     for r in walked.itertuples():
-        lines.append(f"| {r.coeff:+g} | {fmt(r.kl)} | {fmt(r.nll)} | {fmt(r.distinct2)} | {'yes' if r.coherent else 'NO'} | {cell(str(r.example))[:160]} |")
+        lines.append(
+            f"| {r.coeff:+g} | {fmt(r.kl)} | {fmt(r.nll)} | {fmt(r.distinct2)} "
+            f"| {'yes' if r.coherent else 'NO'} | {cell(str(r.example))[:160]} |"
+        )
     return "\n".join(lines)
 
 

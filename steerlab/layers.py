@@ -1,4 +1,5 @@
 """Find decoder layers and their sub-modules generically, and resolve layer positions from config."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -89,11 +90,7 @@ def is_linear(mod: nn.Module) -> bool:
 
 def find_modules(layer: nn.Module, names: list[str]) -> dict[str, nn.Linear]:
     """Linear sub-modules of one decoder layer whose qualified name ends with one of `names`."""
-    found = {
-        qual: mod
-        for qual, mod in layer.named_modules()
-        if is_linear(mod) and any(qual == n or qual.endswith("." + n) for n in names)
-    }
+    found = {qual: mod for qual, mod in layer.named_modules() if is_linear(mod) and any(qual == n or qual.endswith("." + n) for n in names)}
     missing = [n for n in names if not any(q == n or q.endswith("." + n) for q in found)]
     if missing:
         raise ConfigError(f"layers.modules: no Linear named {missing} in {type(layer).__name__}")
@@ -116,4 +113,6 @@ class Placement:
     def linears(self, model: nn.Module) -> dict[str, tuple[nn.Module, str, nn.Module]]:
         """{"layer.module": (decoder layer, qualified name inside it, module)} for every targeted Linear (or its wrapper)."""
         layers = self.decoder(model)
-        return {f"{l}.{qual}": (layers[l], qual, mod) for l in self.steer_layers for qual, mod in find_modules(layers[l], self.modules).items()}
+        return {
+            f"{l}.{qual}": (layers[l], qual, mod) for l in self.steer_layers for qual, mod in find_modules(layers[l], self.modules).items()
+        }

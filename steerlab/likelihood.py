@@ -7,6 +7,7 @@ prefix's last position, the rest by the continuation pass. Rotary position embed
 offset irrelevant, so the scores equal those of full prefix + continuation sequences up to float rounding
 (tested to 1e-5), at the cost of the continuation tokens plus one pass over each distinct prefix.
 """
+
 from __future__ import annotations
 
 import copy
@@ -103,8 +104,11 @@ def length_groups(lengths: list[int], most: int = 3, per_pass: int = 64) -> list
     best = (float(n * ln[-1]), [n]) if n else (0.0, [])
     for k in range(1, most + 1):
         for end in range(1, n + 1):
-            options = [(c + (end - start) * ln[end - 1] + (k - 1 and per_pass), cuts + [end])
-                       for (used, start), (c, cuts) in cost.items() if used == k - 1 and start < end]
+            options = [
+                (c + (end - start) * ln[end - 1] + (k - 1 and per_pass), cuts + [end])
+                for (used, start), (c, cuts) in cost.items()
+                if used == k - 1 and start < end
+            ]
             if options:
                 cost[(k, end)] = min(options, key=lambda o: o[0])
         if (k, n) in cost and cost[(k, n)][0] < best[0]:

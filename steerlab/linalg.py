@@ -1,4 +1,5 @@
 """Linear algebra shared by methods, the loss and the analyses."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Run logging behind one small interface: W&B (offline unless told otherwise) or a do-nothing stand-in."""
+
 from __future__ import annotations
 
 import logging
@@ -90,8 +91,18 @@ def start_run(lc, group: str | None, job_type: str, name: str, folder: Path, **e
     """`wandb.init` as every steerlab run and report calls it: the logger config's project, tags and mode, quiet."""
     import wandb
 
-    return wandb.init(project=lc.project, group=group, tags=list(lc.get("tags") or []), job_type=job_type, name=name, dir=str(folder),
-                      mode=wandb_mode(lc.mode), reinit="finish_previous", settings=wandb.Settings(console="off", silent=True), **extra)
+    return wandb.init(
+        project=lc.project,
+        group=group,
+        tags=list(lc.get("tags") or []),
+        job_type=job_type,
+        name=name,
+        dir=str(folder),
+        mode=wandb_mode(lc.mode),
+        reinit="finish_previous",
+        settings=wandb.Settings(console="off", silent=True),
+        **extra,
+    )
 
 
 class WandbLogger:
@@ -99,8 +110,16 @@ class WandbLogger:
         import wandb
 
         self._wandb = wandb
-        self.run = start_run(cfg.logger, run_group(cfg), cfg.adapter.name, f"{cfg.adapter.name}-{run_dir.name}", run_dir,
-                             id=run_id(run_dir, resume), resume="allow", config={**flat_config(cfg), "identity": identity(cfg)})
+        self.run = start_run(
+            cfg.logger,
+            run_group(cfg),
+            cfg.adapter.name,
+            f"{cfg.adapter.name}-{run_dir.name}",
+            run_dir,
+            id=run_id(run_dir, resume),
+            resume="allow",
+            config={**flat_config(cfg), "identity": identity(cfg)},
+        )
         self.run_dir, self.done = run_dir, False
 
     def log(self, metrics, step=None):

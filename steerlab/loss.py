@@ -4,6 +4,7 @@ Separations are divided by the mean norm of the reference coordinates at that la
 (fractions of the typical residual size) and `beta`, `lr` and the margins carry over between models.
 The loss is a sum of one term per coefficient coeff ∈ {+1, −1}; each can be back-propagated on its own.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,6 @@ class Reference:
     h_neg: dict[int, torch.Tensor]
     lp_pos: torch.Tensor
     lp_neg: torch.Tensor
-
 
 
 def basis(layers, loss_layer: int, cfg) -> tuple[torch.Tensor | None, torch.Tensor | None]:

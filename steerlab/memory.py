@@ -1,4 +1,5 @@
 """Peak memory of this process: resident set on the host, allocated memory on each CUDA device."""
+
 from __future__ import annotations
 
 import resource

@@ -1,4 +1,5 @@
 """An error as one line: what the CLI prints, and what a failed run's status.json records."""
+
 from __future__ import annotations
 
 import re

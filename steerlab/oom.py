@@ -2,6 +2,7 @@
 half of it, down to 1 (accelerate's `find_executable_batch_size`). The size that fitted is remembered per (model,
 phase), so later calls of the same phase start there. A model loaded with a number for `model.batch_size` runs
 every phase at its configured size, and an out-of-memory error ends the run as it always did."""
+
 from __future__ import annotations
 
 import logging

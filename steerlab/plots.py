@@ -1,4 +1,5 @@
 """Figures are written one way: tight layout, 120 dpi, closed after saving."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,6 +5,7 @@ drop every step since the last periodic checkpoint, so `Deferred` only notes the
 loop checkpoints at the end of the current step and then hands the signal to submitit's handler. The
 requeued job resumes from that checkpoint. Outside training the signal goes straight to submitit.
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ end up as one unreadable line. `progress()` keeps the bar for terminals and, eve
 `desc: i/total (p %), elapsed s[, postfix]` at most every `every_s` seconds, and once at the end when the loop
 took longer than that.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,9 @@ class Lines:
             self.say(now)
 
 
-def progress(iterable: Iterable[T] | None = None, desc: str = "", total: int | None = None, every_s: float | None = None, leave: bool = False):
+def progress(
+    iterable: Iterable[T] | None = None, desc: str = "", total: int | None = None, every_s: float | None = None, leave: bool = False
+):
     """A tqdm bar on a terminal; otherwise a `Lines` that logs a line every `every_s` seconds (same interface)."""
     if on_terminal():
         return tqdm(iterable, desc=desc, total=total, leave=leave)

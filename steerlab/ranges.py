@@ -7,6 +7,7 @@ A method's own dataclass may state a field's rule in its metadata (`field(defaul
 so adding a method touches no file but its own. tests/test_ranges.py checks that every int/float field of every schema
 has a rule and that a value outside it fails.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,8 +25,18 @@ POSITIVE, COUNT, NONNEG, FRACTION_OPEN, PROB = ">0", ">=1", ">=0", "(0,1)", "[0,
 def rules() -> dict[type, dict[str, str]]:
     """{schema: {field: rule}} for the group schemas, every method, analysis and task."""
     from steerlab.analysis.registry import ANALYSES
-    from steerlab.config import (Config, DataConfig, EvalConfig, LayersConfig, LossSpaceConfig, MetricConfig, ModelConfig,
-                                 StrengthConfig, TinyConfig, TrainConfig)
+    from steerlab.config import (
+        Config,
+        DataConfig,
+        EvalConfig,
+        LayersConfig,
+        LossSpaceConfig,
+        MetricConfig,
+        ModelConfig,
+        StrengthConfig,
+        TinyConfig,
+        TrainConfig,
+    )
     from steerlab.methods.registry import METHODS
     from steerlab.tasks.registry import TASKS
 
@@ -34,23 +45,74 @@ def rules() -> dict[type, dict[str, str]]:
         ModelConfig: {"layers": COUNT},  # batch_size is a number or 'auto': models.check_batch_size
         TinyConfig: {k: COUNT for k in ("hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads", "vocab_size")},
         LayersConfig: {"start": "any", "end": "any", "loss": "any"},
-        LossSpaceConfig: {"beta": POSITIVE, "tokens": COUNT, "coh_weight": NONNEG, "coh_margin": NONNEG, "mono_weight": NONNEG, "mono_margin": NONNEG},
-        TrainConfig: {"steps": COUNT, "batch_pairs": COUNT, "grad_accum": COUNT, "max_grad_norm": POSITIVE, "val_every": NONNEG,
-                      "patience": COUNT, "checkpoint_every": NONNEG, "diverge_factor": ">1"},
+        LossSpaceConfig: {
+            "beta": POSITIVE,
+            "tokens": COUNT,
+            "coh_weight": NONNEG,
+            "coh_margin": NONNEG,
+            "mono_weight": NONNEG,
+            "mono_margin": NONNEG,
+        },
+        TrainConfig: {
+            "steps": COUNT,
+            "batch_pairs": COUNT,
+            "grad_accum": COUNT,
+            "max_grad_norm": POSITIVE,
+            "val_every": NONNEG,
+            "patience": COUNT,
+            "checkpoint_every": NONNEG,
+            "diverge_factor": ">1",
+        },
         DataConfig: {"max_pairs": NONNEG, "val_fraction": FRACTION_OPEN, "readout_tokens": COUNT},
-        EvalConfig: {"limit": COUNT, "val_fraction": "[0,1)", "batch_size": COUNT, "samples": NONNEG, "sample_tokens": COUNT,
-                     "coherence_nll": POSITIVE, "coherence_distinct": "(0,1]"},
-        StrengthConfig: {"target": POSITIVE, "tokens": COUNT, "k_min": POSITIVE, "k_max": POSITIVE, "rtol": FRACTION_OPEN, "max_evals": ">=2",
-                         "batch_size": COUNT},
+        EvalConfig: {
+            "limit": COUNT,
+            "val_fraction": "[0,1)",
+            "batch_size": COUNT,
+            "samples": NONNEG,
+            "sample_tokens": COUNT,
+            "coherence_nll": POSITIVE,
+            "coherence_distinct": "(0,1]",
+        },
+        StrengthConfig: {
+            "target": POSITIVE,
+            "tokens": COUNT,
+            "k_min": POSITIVE,
+            "k_max": POSITIVE,
+            "rtol": FRACTION_OPEN,
+            "max_evals": ">=2",
+            "batch_size": COUNT,
+        },
         MetricConfig: {"n_boot": COUNT, "ci": FRACTION_OPEN, "side_min_items": COUNT},
     }
-    method_rules = {"r": COUNT, "max_rotation_angle": "(0,3.14159)", "init_std": POSITIVE, "norm_fraction": POSITIVE, "chunk": COUNT,
-                    "alpha": POSITIVE, "block_size": COUNT, "hidden": COUNT, "max_iter": COUNT, "seed": NONNEG, "C": POSITIVE}
-    analysis_rules = {"n_null": COUNT, "max_pairs": COUNT, "n_perm": COUNT, "profile_prompts": COUNT, "n_cubes": COUNT, "overlap": FRACTION_OPEN,
-                      "cluster_dims": COUNT, "min_samples": COUNT, "layer": "any"}
+    method_rules = {
+        "r": COUNT,
+        "max_rotation_angle": "(0,3.14159)",
+        "init_std": POSITIVE,
+        "norm_fraction": POSITIVE,
+        "chunk": COUNT,
+        "alpha": POSITIVE,
+        "block_size": COUNT,
+        "hidden": COUNT,
+        "max_iter": COUNT,
+        "seed": NONNEG,
+        "C": POSITIVE,
+    }
+    analysis_rules = {
+        "n_null": COUNT,
+        "max_pairs": COUNT,
+        "n_perm": COUNT,
+        "profile_prompts": COUNT,
+        "n_cubes": COUNT,
+        "overlap": FRACTION_OPEN,
+        "cluster_dims": COUNT,
+        "min_samples": COUNT,
+        "layer": "any",
+    }
     task_rules = {"limit": COUNT, "val_fraction": "[0,1)", "pmass_min": PROB, "tokens": COUNT}
     for schema in {s for s, _ in METHODS.values()}:  # a method's own file may give a field its range: field(metadata={"range": …})
-        table[schema] = {f: own_rule(schema, f) or method_rules[f] for f in numeric_fields(schema) if own_rule(schema, f) or f in method_rules}
+        table[schema] = {
+            f: own_rule(schema, f) or method_rules[f] for f in numeric_fields(schema) if own_rule(schema, f) or f in method_rules
+        }
     for schema, *_ in ANALYSES.values():
         table[schema] = {f: analysis_rules[f] for f in numeric_fields(schema) if f in analysis_rules}
     for schema, _ in TASKS.values():

@@ -1,4 +1,5 @@
 """A registry: name -> (config dataclass, implementation, ...), and the one `resolve` every registry builds with."""
+
 from __future__ import annotations
 
 from omegaconf import DictConfig

@@ -1,15 +1,15 @@
 """A run's identity (hash of its *effective* config) and the index of finished runs that multiruns reuse.
 
-Two cells of a sweep share an identity when every key that can change the result is equal:
-logger, launcher (hydra), run-folder keys never count; `train` and `loss_space` count only for
-trained adapters, and not `train.resume`, `checkpoint_every` or `diverge_factor`; a top-level shorthand (`rotate_u`, see
-`steerlab.config.shorthands`) counts only through the groups that read it (ipissa's `adapter.rotate_u`); `model.arch`,
-`model.layers` and `model.tokenizer` count only for `source: arch`. The code version (package version and a hash of the computing source) is part of the
-identity, so a result is never reused across code changes — unless the config pins it: `code_version=<label>` puts
-the label in the identity instead, so a long grid (sweeps/headline.yaml) resumes across code changes that move no
-number; bump the label when a change can. Every status.json records the source hash its result was computed with
-(`code`), and the sweep report lists the hashes when a sweep mixes several.
-"""
+Two cells of a sweep share an identity when every key that can change the result is equal: logger, launcher (hydra),
+run-folder keys never count; `train` and `loss_space` count only for trained adapters, and not `train.resume`,
+`checkpoint_every` or `diverge_factor`; a top-level shorthand (`rotate_u`, see `steerlab.config.shorthands`) counts only
+through the groups that read it (ipissa's `adapter.rotate_u`); `model.arch`, `model.layers` and `model.tokenizer` count
+only for `source: arch`. The code version (package version and a hash of the computing source) is part of the identity,
+so a result is never reused across code changes — unless the config pins it: `code_version=<label>` puts the label in
+the identity instead, so a long grid (sweeps/headline.yaml) resumes across code changes that move no number; bump the
+label when a change can. Every status.json records the source hash its result was computed with (`code`), and the sweep
+report lists the hashes when a sweep mixes several."""
+
 from __future__ import annotations
 
 import hashlib
@@ -28,7 +28,18 @@ from omegaconf import DictConfig, OmegaConf
 from steerlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
-NEVER = ("hydra", "logger", "out_dir", "reuse", "results_index", "experiment", "code_version", "fit_cache", "fit_cache_dir", "cone_min")  # plus the shorthands
+NEVER = (
+    "hydra",
+    "logger",
+    "out_dir",
+    "reuse",
+    "results_index",
+    "experiment",
+    "code_version",
+    "fit_cache",
+    "fit_cache_dir",
+    "cone_min",
+)  # plus the shorthands
 TRAINED_ONLY = ("train", "loss_space")
 BOOKKEEPING = ("resume", "checkpoint_every", "diverge_factor")  # train keys that never change a finished result
 ARCH_ONLY = ("arch", "layers", "tokenizer")  # model keys only `source: arch` reads (models.arch_model)
@@ -129,8 +140,17 @@ class Claim:
     a dead pid or another boot: after a restart the pid may belong to someone else), that is older than `stale_s`, or
     that names this very run folder (a requeued job) is taken over."""
 
-    def __init__(self, root: str | Path, ident: str, folder: Path, stale_s: float = 24 * 3600, poll_s: float = 2.0,
-                 find: Callable[[], Path | None] | None = None, what: str = "identity", every_s: float = 10.0):
+    def __init__(
+        self,
+        root: str | Path,
+        ident: str,
+        folder: Path,
+        stale_s: float = 24 * 3600,
+        poll_s: float = 2.0,
+        find: Callable[[], Path | None] | None = None,
+        what: str = "identity",
+        every_s: float = 10.0,
+    ):
         self.path = Path(root).expanduser().resolve() / f"{ident}.claim"
         self.ident, self.folder, self.stale_s, self.poll_s = ident, Path(folder).resolve(), stale_s, poll_s
         self.find = find or (lambda: Index(self.path.parent).find(self.ident))  # the finished result, once there is one
@@ -158,7 +178,9 @@ class Claim:
         """Hold the claim (returns None), or return the folder of a finished run of this identity: one that finished
         before this job started, or the one another live job was computing while this one waited."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "boot": boot_id(), "time": time.time(), "folder": str(self.folder)})
+        me = json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "boot": boot_id(), "time": time.time(), "folder": str(self.folder)}
+        )
         started, said = time.monotonic(), -math.inf
         while True:
             try:
@@ -173,8 +195,13 @@ class Claim:
                     return done
                 waited = time.monotonic() - started
                 if waited - said >= self.every_s:  # a line every `every_s` seconds: a SLURM log shows the job is alive
-                    log.info("%s %s is being computed by %s; waiting for it (%.0f s so far)", self.what, self.ident,
-                             (holder or {}).get("folder", "another job"), waited)
+                    log.info(
+                        "%s %s is being computed by %s; waiting for it (%.0f s so far)",
+                        self.what,
+                        self.ident,
+                        (holder or {}).get("folder", "another job"),
+                        waited,
+                    )
                     said = waited
                 time.sleep(self.poll_s)
                 continue

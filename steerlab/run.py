@@ -1,9 +1,9 @@
 """Orchestration of one experiment: validate, load, fit, calibrate, evaluate, score, write, log."""
+
 from __future__ import annotations
 
 import functools
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -95,8 +95,17 @@ def prepare(cfg: DictConfig) -> Plan:
     depth = models.depth(cfg.model)
     from steerlab.analysis.registry import build as build_analysis
 
-    plan = Plan(method, task_plans, steer_layers(cfg.layers, depth), loss_layer(cfg.layers, depth), loss_layers(cfg.layers, depth),
-                coeffs, build_analysis(cfg.get("analysis")), samples, rungs)
+    plan = Plan(
+        method,
+        task_plans,
+        steer_layers(cfg.layers, depth),
+        loss_layer(cfg.layers, depth),
+        loss_layers(cfg.layers, depth),
+        coeffs,
+        build_analysis(cfg.get("analysis")),
+        samples,
+        rungs,
+    )
     method.check_layers(plan.steer_layers, plan.loss_layers)
     if cfg.adapter.name in trainable_names():
         method.check_shapes(linear_shapes(cfg, plan))
@@ -180,7 +189,9 @@ def run(cfg: DictConfig) -> float:
     source = claim.acquire() if claim else None
     if source is not None:  # a concurrent sweep computed this identity while we waited
         copy_result(source, folder)
-        write_status(folder, "reused", identity=ident, overrides=task_overrides(), source=str(source), code=(read_status(source) or {}).get("code"))
+        write_status(
+            folder, "reused", identity=ident, overrides=task_overrides(), source=str(source), code=(read_status(source) or {}).get("code")
+        )
         log.info("reused %s, computed meanwhile by another job", source)
         return objective(plan, load_json(folder / "summary.json"))
     try:
@@ -203,7 +214,9 @@ def compute(cfg: DictConfig, plan: Plan, folder: Path, ident: str, resuming: boo
     except Exception as ex:  # not SystemExit: a preempted SLURM job exits to be requeued, and stays `running`
         from steerlab.messages import one_line
 
-        write_status(folder, "failed", identity=ident, overrides=task_overrides(), error=one_line(ex) if isinstance(ex, SteerlabError) else repr(ex))
+        write_status(
+            folder, "failed", identity=ident, overrides=task_overrides(), error=one_line(ex) if isinstance(ex, SteerlabError) else repr(ex)
+        )
         raise
     finally:
         logger.finish(code)
@@ -233,8 +246,14 @@ def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     model, tok = models.load(cfg.model, cfg.seed)
     ctx = context(cfg, plan, model, tok, logger, folder)
     t0 = time.perf_counter()
-    summary = {"analysis": acfg.name, **fn(acfg, ctx, folder, logger, cfg), "analysis_seconds": time.perf_counter() - t0,
-               "steer_layers": plan.steer_layers, "loss_layer": plan.loss_layer, "n_train_pairs": len(ctx.train)}
+    summary = {
+        "analysis": acfg.name,
+        **fn(acfg, ctx, folder, logger, cfg),
+        "analysis_seconds": time.perf_counter() - t0,
+        "steer_layers": plan.steer_layers,
+        "loss_layer": plan.loss_layer,
+        "n_train_pairs": len(ctx.train),
+    }
     dump_json(folder / "summary.json", summary)
     logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
     log.info("analysis %s done in %.1f s; run folder: %s", acfg.name, summary["analysis_seconds"], folder)
@@ -243,9 +262,22 @@ def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
 
 def context(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = None) -> FitContext:
     """Everything a method (or an analysis) fits on: model, training/validation pairs, layers, training config."""
-    ctx = make_context(model, tok, cfg.data, cfg.layers, layers_path=cfg.model.layers_path, batch_size=models.batch_start(cfg.model), seed=cfg.seed,
-                       train=cfg.train, loss=cfg.loss_space, logger=logger, folder=folder)
-    assert (ctx.steer_layers, ctx.loss_layer, ctx.loss_layers) == (plan.steer_layers, plan.loss_layer, plan.loss_layers), "model depth changed"
+    ctx = make_context(
+        model,
+        tok,
+        cfg.data,
+        cfg.layers,
+        layers_path=cfg.model.layers_path,
+        batch_size=models.batch_start(cfg.model),
+        seed=cfg.seed,
+        train=cfg.train,
+        loss=cfg.loss_space,
+        logger=logger,
+        folder=folder,
+    )
+    assert (ctx.steer_layers, ctx.loss_layer, ctx.loss_layers) == (plan.steer_layers, plan.loss_layer, plan.loss_layers), (
+        "model depth changed"
+    )
     return ctx
 
 
@@ -266,10 +298,17 @@ def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     save(plan.method, folder / "method")
     walked, ladder_info = walk_ladder(cfg, plan, model, tok, cache, probe)
     coeffs = ladder.eval_coeffs(plan.coeffs, walked)
-    summary = {**fit_info, **ladder_info, "method": plan.method.name, "tasks": [tp.name for tp in plan.tasks], "steer_layers": plan.steer_layers,
-               "loss_layer": plan.loss_layer, "coeffs": coeffs}
+    summary = {
+        **fit_info,
+        **ladder_info,
+        "method": plan.method.name,
+        "tasks": [tp.name for tp in plan.tasks],
+        "steer_layers": plan.steer_layers,
+        "loss_layer": plan.loss_layer,
+        "coeffs": coeffs,
+    }
     outcomes = [evaluate_task(cfg, tp, model, tok, plan.method, coeffs, cache) for tp in plan.tasks]
-    for tp, (results, task_summary, table) in zip(plan.tasks, outcomes):
+    for tp, (_, task_summary, _) in zip(plan.tasks, outcomes):
         summary.update({f"{tp.name}/{k}": v for k, v in task_summary.items()})
     summary["eval_seconds"] = sum(s["eval_seconds"] for _, s, _ in outcomes)
     for tp, (_, task_summary, _) in zip(plan.tasks, outcomes):
@@ -290,10 +329,16 @@ def walk_ladder(cfg: DictConfig, plan: Plan, model, tok, cache, probe) -> tuple[
         return pd.DataFrame(columns=["coeff", "kl", "nll", "distinct2", "coherent", "example"]), {"ladder_walked": []}
     t0 = time.perf_counter()
     rule, info = ladder.base_rule(probe(), model, tok, cfg.eval.coherence_nll, cfg.eval.coherence_distinct)
-    log.info("ladder: rungs ±%s; %s (base reply NLL %.3f, distinct-2 %.3f)", plan.ladder, rule.line(), info["coherence_base_nll"],
-             info["coherence_base_distinct2"])
-    walked = ladder.walk(probe(), model, tok, plan.method, plan.ladder, rule, cfg.strength.stat, cfg.strength.tokens,
-                         cache.walk_rows(cfg.strength.tokens))
+    log.info(
+        "ladder: rungs ±%s; %s (base reply NLL %.3f, distinct-2 %.3f)",
+        plan.ladder,
+        rule.line(),
+        info["coherence_base_nll"],
+        info["coherence_base_distinct2"],
+    )
+    walked = ladder.walk(
+        probe(), model, tok, plan.method, plan.ladder, rule, cfg.strength.stat, cfg.strength.tokens, cache.walk_rows(cfg.strength.tokens)
+    )
     info = ladder.summary_keys(walked, info)
     info["ladder_seconds"] = time.perf_counter() - t0
     return walked, info
@@ -308,7 +353,9 @@ def effect_at(summary: dict, task: str) -> float:
     return float(hit["effect"].iloc[0]) if len(hit) else float("nan")
 
 
-def evaluate_task(cfg: DictConfig, tp: TaskPlan, model, tok, method, coeffs: list[float], cache=None) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+def evaluate_task(
+    cfg: DictConfig, tp: TaskPlan, model, tok, method, coeffs: list[float], cache=None
+) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     """Score one task at every coefficient; (rows with their split, the task's summary, its extra table).
 
     With a `steerlab.cache.FitCache`, coefficients already scored for this fit, strength and task are read back and only
@@ -316,8 +363,10 @@ def evaluate_task(cfg: DictConfig, tp: TaskPlan, model, tok, method, coeffs: lis
     from steerlab.metrics import summarize, validation
 
     t0 = time.perf_counter()
-    score = lambda cs: oom.run(model, f"eval {tp.name}", cfg.eval.batch_size,  # noqa: E731
-                               lambda size: tp.task.evaluate(model, tok, method, tp.items, cs, size))
+
+    def score(cs: list[float]) -> pd.DataFrame:
+        return oom.run(model, f"eval {tp.name}", cfg.eval.batch_size, lambda size: tp.task.evaluate(model, tok, method, tp.items, cs, size))
+
     results, reused = cache.rows(tp.task, tp.items, coeffs, score) if cache is not None else (score(coeffs), [])
     seconds = time.perf_counter() - t0
     results["split"] = np.where(results["group"].isin(tp.val["group"]), "val", "test")
@@ -356,13 +405,23 @@ def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger
     for i, (tp, (results, task_summary, table)) in enumerate(zip(plan.tasks, outcomes)):
         results.to_parquet(folder / f"results_{tp.name}.parquet")
         reported = results[results["split"] == "test"]
-        plot = dose_response(reported, tp.task.scores(reported, tp.test).dropna(), folder / f"dose_response_{tp.name}.png", f"{title}: {tp.name}",
-                             tp.task.y_label)
+        plot = dose_response(
+            reported,
+            tp.task.scores(reported, tp.test).dropna(),
+            folder / f"dose_response_{tp.name}.png",
+            f"{title}: {tp.name}",
+            tp.task.y_label,
+        )
         sections += task_section(tp.task, task_summary, table, plot.name, objective=i == 0) + tp.task.more(task_summary)
         curve = effect_curve(summary, tp.name)
         if len(curve):
             kl_plot = effect_vs_kl(curve, folder / f"effect_vs_kl_{tp.name}.png", f"{title}: {tp.name}", tp.task.y_label)
-            sections += [f"Effect at the largest coherent dose: {task_summary['effect_at_max_dose']:.4g}", "", f"![Effect vs KL]({kl_plot.name})", ""]
+            sections += [
+                f"Effect at the largest coherent dose: {task_summary['effect_at_max_dose']:.4g}",
+                "",
+                f"![Effect vs KL]({kl_plot.name})",
+                "",
+            ]
             logger.image(f"{tp.name}/effect_vs_kl", kl_plot)
         logger.table(f"{tp.name}/table", table)
         logger.image(f"{tp.name}/dose_response", plot)
@@ -379,7 +438,14 @@ def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger
         walked.to_parquet(folder / "ladder.parquet")
         print_ladder(walked, f"{title}: KL ladder")
         notes.append(coherent_line(summary))
-        extra += ["## The ladder (KL and coherence per rung, on the calibration prompts)", "", coherent_line(summary), "", ladder_table(walked), ""]
+        extra += [
+            "## The ladder (KL and coherence per rung, on the calibration prompts)",
+            "",
+            coherent_line(summary),
+            "",
+            ladder_table(walked),
+            "",
+        ]
         logger.table("ladder", walked)
     if samples is not None:
         text = samples_markdown(samples)

@@ -4,6 +4,7 @@
 the method shows it at c; `merge` folds a trained adapter at c into the weights. Sign (SPEC §4) and strength scale
 (SPEC §8) are calibrated per method; c = 0 is the untouched model for every method.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -7,6 +7,7 @@ max(KL(+k), KL(−k)) = target by a root finder on log k (scipy's brentq) inside
 `scale` is then k, so coefficient c applies c·k (`steerlab.steering.applied`). Methods without a continuous dose
 (`prompt`) keep k = 1 and report their KL at ±1.
 """
+
 from __future__ import annotations
 
 import logging
@@ -89,8 +90,15 @@ class KLProbe:
 
         heads = [render(tok, steered_prompt(method, u, coeff)) for u in self.users]
         with steer(model, method, coeff):
-            parts = oom.run(model, "kl", self.batch_size, lambda size: [(lp.exp() * (lp - base)).sum(-1).clamp_min(0)
-                                                                       for lp, base in zip(self.logprobs(model, tok, heads, size), self.base)], len(heads))
+            parts = oom.run(
+                model,
+                "kl",
+                self.batch_size,
+                lambda size: [
+                    (lp.exp() * (lp - base)).sum(-1).clamp_min(0) for lp, base in zip(self.logprobs(model, tok, heads, size), self.base)
+                ],
+                len(heads),
+            )
         return torch.cat(parts).cpu().numpy()
 
 
@@ -112,7 +120,9 @@ class Solution:
     converged: bool
 
 
-def solve(kl_pair: Callable[[float], tuple[float, float]], target: float, k_min: float, k_max: float, rtol: float, max_evals: int) -> Solution:
+def solve(
+    kl_pair: Callable[[float], tuple[float, float]], target: float, k_min: float, k_max: float, rtol: float, max_evals: int
+) -> Solution:
     """k in [k_min, k_max] with max(KL(+k), KL(−k)) within `rtol` of `target`; root finding on f = log(KL/target) in log k.
 
     From k = 1 (native), secant steps in log–log space (the first assumes KL ∝ k², the small-dose law) run until
@@ -184,8 +194,17 @@ def calibrate_strength(model, tok, method, cfg: StrengthConfig, probe: KLProbe |
             method.scale = k
             plus, minus = kl_at(probe, model, tok, method, cfg.stat)
             seen.append(k)
-            log.info("strength %s: KL evaluation %d (at most %d), k = %.4g: KL(+k) %.4g, KL(−k) %.4g (target %g), %.0f s", method.name, len(seen),
-                     cfg.max_evals, k, plus, minus, cfg.target, time.perf_counter() - t0)
+            log.info(
+                "strength %s: KL evaluation %d (at most %d), k = %.4g: KL(+k) %.4g, KL(−k) %.4g (target %g), %.0f s",
+                method.name,
+                len(seen),
+                cfg.max_evals,
+                k,
+                plus,
+                minus,
+                cfg.target,
+                time.perf_counter() - t0,
+            )
             return plus, minus
 
         sol = solve(pair, cfg.target, cfg.k_min, cfg.k_max, cfg.rtol, cfg.max_evals)
@@ -195,10 +214,18 @@ def calibrate_strength(model, tok, method, cfg: StrengthConfig, probe: KLProbe |
         sol = Solution(1.0, plus, minus, 1, False, not iso)
     method.scale = sol.k
     info = {
-        "strength_mode": StrengthMode(cfg.mode).value, "strength_scale": sol.k, "kl_target": cfg.target if iso else float("nan"),
-        "kl_stat": KLStat(cfg.stat).value, "kl_plus": sol.kl_plus, "kl_minus": sol.kl_minus, "strength_evals": sol.evals,
-        "strength_seconds": time.perf_counter() - t0, "strength_bracket_hit": sol.bracket_hit, "strength_converged": sol.converged,
-        "strength_scalable": bool(method.scalable), "strength_tokens": int(sum(len(c) for c in probe.conts)),
+        "strength_mode": StrengthMode(cfg.mode).value,
+        "strength_scale": sol.k,
+        "kl_target": cfg.target if iso else float("nan"),
+        "kl_stat": KLStat(cfg.stat).value,
+        "kl_plus": sol.kl_plus,
+        "kl_minus": sol.kl_minus,
+        "strength_evals": sol.evals,
+        "strength_seconds": time.perf_counter() - t0,
+        "strength_bracket_hit": sol.bracket_hit,
+        "strength_converged": sol.converged,
+        "strength_scalable": bool(method.scalable),
+        "strength_tokens": int(sum(len(c) for c in probe.conts)),
     }
     method.meta.update(strength={k: v for k, v in info.items() if k != "strength_seconds"})
     report(method.name, info)
@@ -207,12 +234,30 @@ def calibrate_strength(model, tok, method, cfg: StrengthConfig, probe: KLProbe |
 
 def report(name: str, info: dict) -> None:
     if info["strength_bracket_hit"]:
-        log.warning("strength: %s cannot reach KL %.3g inside the search range; using the edge k = %.4g (KL +%.4g / −%.4g)",
-                    name, info["kl_target"], info["strength_scale"], info["kl_plus"], info["kl_minus"])
+        log.warning(
+            "strength: %s cannot reach KL %.3g inside the search range; using the edge k = %.4g (KL +%.4g / −%.4g)",
+            name,
+            info["kl_target"],
+            info["strength_scale"],
+            info["kl_plus"],
+            info["kl_minus"],
+        )
     elif info["strength_mode"] == "iso_kl" and not info["strength_scalable"]:
-        log.warning("strength: %s has no continuous dose; its KL at ±1 is +%.4g / −%.4g (target %.3g)", name, info["kl_plus"], info["kl_minus"], info["kl_target"])
+        log.warning(
+            "strength: %s has no continuous dose; its KL at ±1 is +%.4g / −%.4g (target %.3g)",
+            name,
+            info["kl_plus"],
+            info["kl_minus"],
+            info["kl_target"],
+        )
     elif info["strength_mode"] == "iso_kl" and not info["strength_converged"]:
-        log.warning("strength: %s did not reach KL %.3g within %d evaluations; closest k = %.4g", name, info["kl_target"], info["strength_evals"], info["strength_scale"])
+        log.warning(
+            "strength: %s did not reach KL %.3g within %d evaluations; closest k = %.4g",
+            name,
+            info["kl_target"],
+            info["strength_evals"],
+            info["strength_scale"],
+        )
 
 
 def strength_line(info: dict) -> str:
@@ -223,5 +268,7 @@ def strength_line(info: dict) -> str:
     if not info["strength_scalable"]:
         return f"strength iso_kl (target {info['kl_target']:g}): no continuous dose, k = 1; {reached}"
     hit = "; BRACKET EDGE HIT (target out of reach)" if info["strength_bracket_hit"] else ""
-    return (f"strength iso_kl (target {info['kl_target']:g}): k = {info['strength_scale']:.4g}; {reached}; "
-            f"{info['strength_evals']} KL evaluations in {info['strength_seconds']:.1f} s{hit}")
+    return (
+        f"strength iso_kl (target {info['kl_target']:g}): k = {info['strength_scale']:.4g}; {reached}; "
+        f"{info['strength_evals']} KL evaluations in {info['strength_seconds']:.1f} s{hit}"
+    )

@@ -5,6 +5,7 @@ only the cells whose identity (steerlab.reuse) has neither a finished run in the
 earlier twin in this sweep. Launched cells keep their grid position in their folder name; the others get
 a folder with `status.json` = reused (and copies of the source's summary and per-item results).
 """
+
 from __future__ import annotations
 
 import copy
@@ -137,8 +138,13 @@ class DedupSweeperBase(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         todo = [c for c in cells if c.source is None and c.twin is None]
-        log.info("sweep of %d cells: %d to compute, %d reuse a finished run, %d repeat another cell's identity",
-                 len(cells), len(todo), sum(c.source is not None for c in cells), sum(c.twin is not None for c in cells))
+        log.info(
+            "sweep of %d cells: %d to compute, %d reuse a finished run, %d repeat another cell's identity",
+            len(cells),
+            len(todo),
+            sum(c.source is not None for c in cells),
+            sum(c.twin is not None for c in cells),
+        )
         for c in cells:  # first, so an unfinished sweep's folder already holds every result it reuses (reports, the headline)
             if c.source is not None:
                 reuse(c, sweep_dir, c.source)
@@ -163,7 +169,10 @@ def check_cone(cells: List[Cell]) -> None:
     if not need:
         return
     if need < CONE_FLOOR:
-        raise ConfigError(f"cone_min={need}: a cone of fewer than {CONE_FLOOR} random directions cannot test anything (p ≥ 1/(N + 1)); use ≥ {CONE_FLOOR}, or 0 for no cone rule")
+        raise ConfigError(
+            f"cone_min={need}: a cone of fewer than {CONE_FLOOR} random directions cannot "
+            f"test anything (p ≥ 1/(N + 1)); use ≥ {CONE_FLOOR}, or 0 for no cone rule"
+        )
     cones: dict[tuple, set] = {}
     for c in cells:
         key = (str(c.config.model.name), str(list(c.config.data.personas)), str(list(c.config.evals)))
@@ -173,8 +182,10 @@ def check_cone(cells: List[Cell]) -> None:
     short = {k: len(v) for k, v in cones.items() if len(v) < need}
     if short:
         (model, personas, evals), n = next(iter(short.items()))
-        raise ConfigError(f"cone_min={need}: the sweep has {n} random direction(s) for model={model}, pairs {personas}, evals={evals}; "
-                          f"the random cone needs at least {need} (add adapter=random seeds, or set cone_min=0)")
+        raise ConfigError(
+            f"cone_min={need}: the sweep has {n} random direction(s) for model={model}, pairs {personas}, evals={evals}; "
+            f"the random cone needs at least {need} (add adapter=random seeds, or set cone_min=0)"
+        )
 
 
 def reuse(cell: Cell, sweep_dir: Path, source: Path) -> None:
@@ -184,8 +195,14 @@ def reuse(cell: Cell, sweep_dir: Path, source: Path) -> None:
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cell.config, resolve=True))
     status = read_status(source) or {}
     if status.get("status") != "computed":
-        write_status(folder, "failed", identity=cell.identity, overrides=cell.overrides, source=str(source),
-                     error=f"the run it repeats ({source}) did not finish: {status.get('error', 'no status')}")
+        write_status(
+            folder,
+            "failed",
+            identity=cell.identity,
+            overrides=cell.overrides,
+            source=str(source),
+            error=f"the run it repeats ({source}) did not finish: {status.get('error', 'no status')}",
+        )
         return
     copy_result(source, folder)
     write_status(folder, "reused", identity=cell.identity, overrides=cell.overrides, source=str(source.resolve()), code=status.get("code"))

@@ -1,4 +1,5 @@
 """Tiny random-init models and a small BPE tokenizer, built in code so unit tests need no files."""
+
 from __future__ import annotations
 
 import json

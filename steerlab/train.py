@@ -1,4 +1,5 @@
 """The one training loop of every trained adapter (SPEC §3): cached reference, coeff = ±1 per step, checkpoints, early stop."""
+
 from __future__ import annotations
 
 import logging
@@ -11,11 +12,11 @@ from transformers import get_cosine_schedule_with_warmup
 
 from steerlab import oom
 from steerlab.checkpoint import Checkpoint
+from steerlab.context import FitContext
 from steerlab.errors import ConfigError, TrainingError
 from steerlab.hooks import capture_outputs
 from steerlab.layers import readout
 from steerlab.loss import ContrastiveLoss, Reference, basis
-from steerlab.context import FitContext
 from steerlab.models import device_of
 from steerlab.preempt import Deferred
 from steerlab.progress import progress
@@ -85,7 +86,7 @@ def reference(model, data: PairData, readouts: dict, k: int, batch_pairs: int) -
         idx = torch.arange(start, min(start + batch_pairs, len(data)))
         hp, hn, lpp, lpn = forward(model, data.batch(idx, device_of(model)), readouts, k)
         parts.append(({l: t.float().cpu() for l, t in hp.items()}, {l: t.float().cpu() for l, t in hn.items()}, lpp.cpu(), lpn.cpu()))
-    cat = lambda i: {l: torch.cat([p[i][l] for p in parts]) for l in readouts}  # noqa: E731
+    cat = lambda i: {l: torch.cat([p[i][l] for p in parts]) for l in readouts}
     return Reference(cat(0), cat(1), torch.cat([p[2] for p in parts]), torch.cat([p[3] for p in parts]))
 
 
@@ -107,10 +108,17 @@ class Trainer:
         self.readouts = {l: readout(layers, l) for l in ctx.loss_layers}
         self.data, self.val = PairData(ctx.tok, ctx.train), PairData(ctx.tok, ctx.val)
         t0 = time.perf_counter()
-        ref = oom.run(self.model, "reference", self.cfg.batch_pairs, lambda size: reference(self.model, self.data, self.readouts, self.k, size))
+        ref = oom.run(
+            self.model, "reference", self.cfg.batch_pairs, lambda size: reference(self.model, self.data, self.readouts, self.k, size)
+        )
         self.loss = ContrastiveLoss(self.lcfg, ref, {l: basis(layers, l, self.lcfg) for l in self.readouts})
-        val_ref = oom.run(self.model, "reference", self.cfg.batch_pairs,
-                          lambda size: reference(self.model, self.val, self.readouts, self.k, size)) if len(self.val) else None
+        val_ref = (
+            oom.run(
+                self.model, "reference", self.cfg.batch_pairs, lambda size: reference(self.model, self.val, self.readouts, self.k, size)
+            )
+            if len(self.val)
+            else None
+        )
         self.val_loss_fn = ContrastiveLoss(self.lcfg, val_ref, self.loss.bases) if val_ref is not None else None
         log.info("reference cached for %d train / %d val pairs in %.1f s", len(self.data), len(self.val), time.perf_counter() - t0)
         self.params = method.trainable()
@@ -166,8 +174,10 @@ class Trainer:
         for name, value in comps.items():
             scale = max(1.0, first.get(name, 0.0))
             if abs(value) > self.cfg.diverge_factor * scale:
-                raise TrainingError(f"step {step}: loss component {name!r} is {value:.3g}, over train.diverge_factor={self.cfg.diverge_factor:g} × "
-                                    f"its first-step scale {scale:.3g}: training diverged (lower the learning rate)")
+                raise TrainingError(
+                    f"step {step}: loss component {name!r} is {value:.3g}, over train.diverge_factor={self.cfg.diverge_factor:g} × "
+                    f"its first-step scale {scale:.3g}: training diverged (lower the learning rate)"
+                )
 
     @torch.no_grad()
     def validate(self) -> float:
@@ -236,4 +246,9 @@ def train(ctx: FitContext, method) -> dict:
     st["done"] = True
     ck.save(tr, st)
     log.info("trained %s for %d steps in %.1f s (best val loss %.4f)", method.name, st["step"], time.perf_counter() - t0, st["best_val"])
-    return {"steps": st["step"], "best_val_loss": st["best_val"], "resumed_from": st["resumed_from"], "train_seconds": time.perf_counter() - t0}
+    return {
+        "steps": st["step"],
+        "best_val_loss": st["best_val"],
+        "resumed_from": st["resumed_from"],
+        "train_seconds": time.perf_counter() - t0,
+    }

@@ -1,4 +1,5 @@
 """Fixtures: tiny random models built in code (helpers for every test live in tests/helpers)."""
+
 from __future__ import annotations
 
 import os

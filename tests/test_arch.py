@@ -1,4 +1,5 @@
 """source=arch: real architectures from their published config values, random weights, no network."""
+
 import json
 
 import pytest
@@ -7,11 +8,17 @@ import torch
 from steerlab import models
 from steerlab.errors import ConfigError
 from steerlab.models import model_config
-
-from tests.helpers import launch, launch_env
+from tests.helpers import launch
 
 PUBLISHED = {"arch_qwen3_0_6b": 0.596e9, "arch_qwen3_4b": 4.02e9, "arch_llama31_8b": 8.03e9, "arch_gemma3_4b": 3.88e9}  # text model only
-NARROW = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 1024}
+NARROW = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "vocab_size": 1024,
+}
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
@@ -43,8 +50,19 @@ def test_narrow_variant_builds_in_bf16_and_runs(name):
 
 def test_launch_on_an_arch_model_reports_peak_memory(tmp_path):
     narrow = [f"model.arch.{k}={v}" for k, v in NARROW.items()]
-    r = launch(["model=arch_gemma3_4b", "model.layers=4", "model.tokenizer=tiny_llama", "adapter=lora", "experiment=smoke",
-                "evals.builtin.pmass_min=0", "logger=none", *narrow], tmp_path)
+    r = launch(
+        [
+            "model=arch_gemma3_4b",
+            "model.layers=4",
+            "model.tokenizer=tiny_llama",
+            "adapter=lora",
+            "experiment=smoke",
+            "evals.builtin.pmass_min=0",
+            "logger=none",
+            *narrow,
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "peak memory:" in r.stdout and "GB host (RSS)" in r.stdout
     (summary,) = (tmp_path / "outputs").rglob("summary.json")

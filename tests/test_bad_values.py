@@ -3,6 +3,7 @@
 Each must end in one `error:` line on stderr that names the culprit, exit status 2, no model load and no run folder.
 `{tmp}` in an argument is the test's temporary folder, where `files()` wrote the malformed inputs.
 """
+
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,7 +41,12 @@ BAD = [
     ("eval", ["eval.limit=0", T], {}, "eval.limit=0"),
     ("eval", ["eval.ladder=[0.5,2]", T], {}, "eval.ladder="),
     ("evals", ["evals=[builtin,nope]", T], {}, "Could not load 'evals/nope'. (available: builtin, daily_dilemmas, sentiment, truthfulqa)"),
-    ("evals", ["evals=[builtin,truthfulqa]", "evals.truthfulqa.path=/missing.csv", T], {}, "evals.truthfulqa.path: no such file /missing.csv"),
+    (
+        "evals",
+        ["evals=[builtin,truthfulqa]", "evals.truthfulqa.path=/missing.csv", T],
+        {},
+        "evals.truthfulqa.path: no such file /missing.csv",
+    ),
     ("evals", ["evals=[truthfulqa]", "evals.truthfulqa.path={tmp}/header.csv", T], {}, "header.csv has no questions"),
     ("evals", ["evals=[truthfulqa]", "evals.truthfulqa.task=nope", T], {}, "evals.truthfulqa.task='nope': unknown task"),
     ("evals", ["evals=[daily_dilemmas]", "evals.daily_dilemmas.path=/missing.csv", T], {}, "/missing.csv"),
@@ -49,7 +55,12 @@ BAD = [
     ("evals", ["evals.builtin.target=no_such_value", T], {}, "evals.builtin.target='no_such_value'"),
     ("evals", ["evals.builtin.scoring=nope", T], {}, "scoring"),
     ("train", ["train.steps=0", T], {}, "train.steps=0 must be an integer >= 1"),
-    ("train", ["adapter=ipissa", "train.optimizer.lr=-1", T], {}, "train.optimizer (torch.optim.AdamW): ValueError: Invalid learning rate: -1"),
+    (
+        "train",
+        ["adapter=ipissa", "train.optimizer.lr=-1", T],
+        {},
+        "train.optimizer (torch.optim.AdamW): ValueError: Invalid learning rate: -1",
+    ),
     ("train", ["adapter=lora", "train.optimizer._target_=torch.optim.Nope", T], {}, "train.optimizer (torch.optim.Nope): ImportError"),
     ("train", ["adapter=ipissa", "train.scheduler.warmup=2", T], {}, "train.scheduler.warmup=2 must be a fraction"),
     ("strength", ["strength.target=0", T], {}, "strength.target=0"),
@@ -73,7 +84,7 @@ def files(tmp) -> None:
 
 def probe(case, tmp):
     group, args, env, needle = case
-    fill = lambda s: s.replace("{tmp}", str(tmp))  # noqa: E731
+    fill = lambda s: s.replace("{tmp}", str(tmp))
     return launch([fill(a) for a in args], tmp, env={k: fill(v) for k, v in env.items()})
 
 
@@ -91,13 +102,20 @@ def test_every_bad_value_is_one_line_exit_2_before_the_model_and_without_a_run_f
     for (case, folder), proc in zip(cases, procs):
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         runs = folder / "outputs" / "runs"
-        problems = [what for what, bad in (
-            (f"exit {proc.returncode}", proc.returncode != 2),
-            (f"{len(lines)} stderr lines", len(lines) != 1),
-            ("no 'error:' line naming the culprit", not (lines and lines[-1].startswith("error:") and case[3].replace("{tmp}", str(folder)) in lines[-1])),
-            ("the model loaded", "loaded " in proc.stdout + proc.stderr),
-            ("a run folder was left", runs.exists() and any(runs.iterdir())),
-        ) if bad]
+        problems = [
+            what
+            for what, bad in (
+                (f"exit {proc.returncode}", proc.returncode != 2),
+                (f"{len(lines)} stderr lines", len(lines) != 1),
+                (
+                    "no 'error:' line naming the culprit",
+                    not (lines and lines[-1].startswith("error:") and case[3].replace("{tmp}", str(folder)) in lines[-1]),
+                ),
+                ("the model loaded", "loaded " in proc.stdout + proc.stderr),
+                ("a run folder was left", runs.exists() and any(runs.iterdir())),
+            )
+            if bad
+        ]
         if problems:
             failures.append(f"{case[0]} {case[1]} {case[2]}: {', '.join(problems)}\n    {proc.stderr.strip()[-400:]}")
     assert not failures, f"{len(failures)}/{len(BAD)} probes failed:\n" + "\n".join(failures)
@@ -107,7 +125,19 @@ def test_the_probe_covers_every_config_group_and_the_readme_states_its_size():
     from steerlab.config import REPO_ROOT
 
     groups = {g for g, *_ in BAD}
-    assert {"model", "adapter", "layers", "loss_space", "metric", "data", "eval", "evals", "train", "strength", "logger", "launcher"} <= groups
+    assert {
+        "model",
+        "adapter",
+        "layers",
+        "loss_space",
+        "metric",
+        "data",
+        "eval",
+        "evals",
+        "train",
+        "strength",
+        "logger",
+        "launcher",
+    } <= groups
     assert len(BAD) >= 30
     assert f"{len(BAD)} bad values" in (REPO_ROOT / "README.md").read_text()
-

@@ -1,15 +1,15 @@
 """bf16 end to end on the tiny model (CPU): every registered method fits (trained adapters take training steps),
 is sign- and strength-calibrated, steers, is scored on the dilemma and TruthfulQA tasks and writes samples; c = 0 is
 the unsteered bf16 model bit for bit. The SmolLM2 comparison with fp32 is in test_bf16_smollm2 (slow)."""
+
 import pytest
 import torch
 
 from steerlab import models
 from steerlab.api import calibrate_strength, evaluate, fit, generate
 from steerlab.methods.registry import METHODS, trainable_names
-from steerlab.steering import steer
 from steerlab.models import model_config
-
+from steerlab.steering import steer
 from tests.helpers import logits, write_csv
 
 TEXTS = ["Pretend you are a person. The sky is", "I think that"]

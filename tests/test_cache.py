@@ -1,4 +1,5 @@
 """Fit once, evaluate many (steerlab.cache): the fit identity, cached fits, strength and task rows, KL probes, claims."""
+
 import json
 import logging
 import shutil
@@ -64,7 +65,9 @@ def test_the_fit_identity_changes_with_what_a_fit_reads_and_nothing_else(adapter
     for row in FIELDS:
         changed = fit_identity(compose_cfg([*QUICK, f"adapter={adapter}", row[0]])) != base
         assert changed == row[column], f"{adapter}: {row[0]} {'changed' if changed else 'kept'} the fit identity"
-    assert fit_identity(compose_cfg([*QUICK, "adapter=pca", "adapter.norm_fraction=0.02"])) != fit_identity(compose_cfg([*QUICK, "adapter=pca"]))
+    assert fit_identity(compose_cfg([*QUICK, "adapter=pca", "adapter.norm_fraction=0.02"])) != fit_identity(
+        compose_cfg([*QUICK, "adapter=pca"])
+    )
     assert fit_identity(compose_cfg([*QUICK, "adapter=mean"])) != fit_identity(compose_cfg([*QUICK, "adapter=pca"]))
 
 
@@ -83,6 +86,7 @@ def fitter(cfg, model, tok, calls: list):
     def fit_fn(method):
         calls.append(1)
         return fit(method, context_for(cfg, model, tok))
+
     return fit_fn
 
 
@@ -110,7 +114,8 @@ def test_a_cached_fit_loads_the_same_tensors_and_a_corrupt_entry_is_refit(tiny, 
     FitCache(cfg, tmp_path / "run4").fitted(fourth, lambda: fit_fn(fourth))
     assert len(calls) == 3 and (entry / "COMPLETE").is_file()
     FitCache(compose_cfg([*QUICK, "adapter=mean", f"fit_cache_dir={tmp_path}", "reuse=false"]), tmp_path / "run5").fitted(
-        build(cfg.adapter), lambda: fit_fn(build(cfg.adapter)))
+        build(cfg.adapter), lambda: fit_fn(build(cfg.adapter))
+    )
     assert len(calls) == 4  # reuse=false fits again
 
 
@@ -177,7 +182,9 @@ def test_a_claim_waits_with_a_line_every_few_seconds_then_returns_the_result(tmp
     held = Claim(tmp_path, "abc", tmp_path / "first", find=lambda: None)
     assert held.acquire() is None
     result = tmp_path / "done"
-    waiter = Claim(tmp_path, "abc", tmp_path / "second", poll_s=0.05, every_s=0.2, what="fit", find=lambda: result if result.exists() else None)
+    waiter = Claim(
+        tmp_path, "abc", tmp_path / "second", poll_s=0.05, every_s=0.2, what="fit", find=lambda: result if result.exists() else None
+    )
     threading.Timer(0.7, result.mkdir).start()
     with caplog.at_level(logging.INFO, logger="steerlab.reuse"):
         assert waiter.acquire() == result
@@ -222,15 +229,19 @@ def test_adding_a_task_and_coefficients_reuses_the_fit_and_matches_a_fresh_run_b
     fresh = launch([*more, f"out_dir={tmp_path}/fresh", "fit_cache=false", "reuse=false"], tmp_path)  # nothing cached, nothing reused
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     a, b, c = summary(tmp_path / "first"), summary(tmp_path / "second"), summary(tmp_path / "fresh")
-    assert b["fit_reused"] and not a["fit_reused"] and b["fit_identity"] == a["fit_identity"] and b["fit_source"].endswith(a["fit_identity"])
+    assert (
+        b["fit_reused"] and not a["fit_reused"] and b["fit_identity"] == a["fit_identity"] and b["fit_source"].endswith(a["fit_identity"])
+    )
     assert b["builtin/reused_coeffs"] == [-1.0, 0.0, 1.0] and b["truthfulqa/reused_coeffs"] == []
     assert {k: v for k, v in a.items() if k.startswith("builtin/S(")} == {k: b[k] for k in a if k.startswith("builtin/S(")}
     for key in c:
         if "seconds" not in key and not key.startswith(("fit_", "strength_reused")) and "reused" not in key:
             assert b[key] == c[key] or (b[key] != b[key] and c[key] != c[key]), key
     for task in ("builtin", "truthfulqa"):
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "second" / f"results_{task}.parquet"),
-                                      pd.read_parquet(tmp_path / "fresh" / f"results_{task}.parquet"))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "second" / f"results_{task}.parquet"),
+            pd.read_parquet(tmp_path / "fresh" / f"results_{task}.parquet"),
+        )
 
 
 def test_rows_at_zero_are_shared_by_every_method_and_equal_a_fresh_run(tmp_path):
@@ -244,8 +255,9 @@ def test_rows_at_zero_are_shared_by_every_method_and_equal_a_fresh_run(tmp_path)
     assert summary(tmp_path / "pca")["builtin/reused_coeffs"] == [] and summary(tmp_path / "random")["builtin/reused_coeffs"] == [0.0]
     fresh = launch([*args, "adapter=random", f"out_dir={tmp_path}/fresh", "fit_cache=false", "reuse=false"], tmp_path)
     assert fresh.returncode == 0, fresh.stderr[-3000:]
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "random" / "results_builtin.parquet"),
-                                  pd.read_parquet(tmp_path / "fresh" / "results_builtin.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "random" / "results_builtin.parquet"), pd.read_parquet(tmp_path / "fresh" / "results_builtin.parquet")
+    )
     b, c = summary(tmp_path / "random"), summary(tmp_path / "fresh")
     assert {k: b[k] for k in b if k.startswith("builtin/S(")} == {k: c[k] for k in c if k.startswith("builtin/S(")}
 
@@ -253,8 +265,17 @@ def test_rows_at_zero_are_shared_by_every_method_and_equal_a_fresh_run(tmp_path)
 def test_two_concurrent_jobs_needing_one_fit_fit_it_once(tmp_path):
     """Two launch.py processes with one fit identity and different run identities (coefficients): one fits, one waits."""
     args = [sys.executable, str(REPO_ROOT / "launch.py"), *QUICK, "adapter=ipissa", "logger=none", "train.steps=12"]
-    procs = [subprocess.Popen([*args, f"out_dir={tmp_path}/job{i}", f"eval.coeffs=[-1,0,1,{i + 2}]"], cwd=tmp_path, env=launch_env(tmp_path),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [*args, f"out_dir={tmp_path}/job{i}", f"eval.coeffs=[-1,0,1,{i + 2}]"],
+            cwd=tmp_path,
+            env=launch_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     logs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
     reused = sorted(summary(tmp_path / f"job{i}")["fit_reused"] for i in range(2))

@@ -1,10 +1,11 @@
 """Faults a careful user meets: each ends in one line before model work, repairs itself with a warning, or works;
 nothing finished is ever marked failed or running."""
+
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -12,10 +13,17 @@ import time
 import pytest
 
 from steerlab.reuse import Claim, Index, boot_id, load_json
-
 from tests.helpers import SHARED_DATA, compose_cfg, launch, launch_env, said
 
-QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5", "logger=none", "eval.samples=0"]
+QUICK = [
+    "model=tiny_llama",
+    "experiment=quick",
+    "evals.builtin.pmass_min=0",
+    "layers.start=1",
+    "layers.loss=5",
+    "logger=none",
+    "eval.samples=0",
+]
 
 
 def one_line(proc) -> str:
@@ -99,9 +107,13 @@ def test_report_reads_as_a_note(tmp_path):
 def test_two_concurrent_multiruns_compute_each_identity_once(tmp_path):
     env = launch_env(tmp_path)
     cmd = [sys.executable, str(__import__("steerlab").config.REPO_ROOT / "launch.py"), "-m", *QUICK]
-    first = subprocess.Popen([*cmd, "adapter=pca,mean,random"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        [*cmd, "adapter=pca,mean,random"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     time.sleep(1.5)  # a different sweep folder (Hydra names it by the second)
-    second = subprocess.Popen([*cmd, "adapter=mean,random,prompt"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = subprocess.Popen(
+        [*cmd, "adapter=mean,random,prompt"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     for proc in (first, second):
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, out[-2000:]
@@ -116,7 +128,9 @@ def test_two_concurrent_multiruns_compute_each_identity_once(tmp_path):
 
 def test_stale_claims_are_taken_over(tmp_path):
     claim = Claim(tmp_path, "abc", tmp_path / "me")
-    claim.path.write_text(json.dumps({"pid": 999999999, "host": __import__("socket").gethostname(), "time": time.time(), "folder": "/elsewhere"}))
+    claim.path.write_text(
+        json.dumps({"pid": 999999999, "host": __import__("socket").gethostname(), "time": time.time(), "folder": "/elsewhere"})
+    )
     assert claim.acquire() is None and json.loads(claim.path.read_text())["folder"] == str((tmp_path / "me").resolve())
     claim.release()
     assert not claim.path.exists()
@@ -125,17 +139,26 @@ def test_stale_claims_are_taken_over(tmp_path):
 def test_a_claim_from_before_a_restart_is_taken_over_even_if_its_pid_is_alive_again(tmp_path):
     claim = Claim(tmp_path, "abc", tmp_path / "me")
     host = __import__("socket").gethostname()
-    claim.path.write_text(json.dumps({"pid": os.getpid(), "host": host, "boot": "an-earlier-boot", "time": time.time(), "folder": "/elsewhere"}))
+    claim.path.write_text(
+        json.dumps({"pid": os.getpid(), "host": host, "boot": "an-earlier-boot", "time": time.time(), "folder": "/elsewhere"})
+    )
     assert claim.acquire() is None and json.loads(claim.path.read_text())["boot"] == boot_id()
     claim.release()
 
 
 def test_summaries_are_strict_json_with_nonfinite_values_listed(tmp_path):
-    assert launch([*[q for q in QUICK if "pmass_min" not in q], "evals.builtin.scoring=yes_no", f"out_dir={tmp_path / 'run'}"], tmp_path).returncode == 0
+    assert (
+        launch(
+            [*[q for q in QUICK if "pmass_min" not in q], "evals.builtin.scoring=yes_no", f"out_dir={tmp_path / 'run'}"], tmp_path
+        ).returncode
+        == 0
+    )
     text = (tmp_path / "run" / "summary.json").read_text()
     raw = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert raw["builtin/effect"] is None and raw["nonfinite"]["builtin/effect"] == "nan"
-    assert load_json(tmp_path / "run" / "summary.json")["builtin/effect"] != load_json(tmp_path / "run" / "summary.json")["builtin/effect"]  # NaN back
+    assert (
+        load_json(tmp_path / "run" / "summary.json")["builtin/effect"] != load_json(tmp_path / "run" / "summary.json")["builtin/effect"]
+    )  # NaN back
 
 
 def test_bad_suffix_json_is_one_line_without_repeating_the_decoder(tmp_path):
@@ -150,7 +173,12 @@ def test_small_dilemma_file_says_how_to_keep_its_target_reported(tmp_path):
     from tests.helpers import SHARED_DATA
 
     path = SHARED_DATA / "daily_dilemmas" / "dilemmas_with_detail_by_action_test.csv"
-    args = [*[q for q in QUICK if "pmass_min" not in q], "evals=daily_dilemmas", f"evals.daily_dilemmas.path={path}", "evals.daily_dilemmas.pmass_min=0"]
+    args = [
+        *[q for q in QUICK if "pmass_min" not in q],
+        "evals=daily_dilemmas",
+        f"evals.daily_dilemmas.path={path}",
+        "evals.daily_dilemmas.pmass_min=0",
+    ]
     line = one_line(launch(args, tmp_path))
     assert "set evals.daily_dilemmas.val_fraction=0 for a small file" in line
     works = launch([*args, "evals.daily_dilemmas.val_fraction=0"], tmp_path)

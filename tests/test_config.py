@@ -8,15 +8,27 @@ from steerlab.analysis.registry import build as build_analysis
 from steerlab.config import REPO_ROOT
 from steerlab.methods.registry import METHODS as REGISTRY
 from steerlab.methods.registry import build
-
 from tests.helpers import compose_cfg, launch
 
 GROUPS = sorted(p.name for p in (REPO_ROOT / "conf").iterdir() if p.is_dir() and p.name != "hydra")  # every group, train and analysis too
 
 
 def test_the_group_list_is_every_config_group():
-    assert {"model", "adapter", "loss_space", "layers", "metric", "data", "eval", "evals", "logger", "experiment", "strength", "train",
-            "analysis"} <= set(GROUPS)
+    assert {
+        "model",
+        "adapter",
+        "loss_space",
+        "layers",
+        "metric",
+        "data",
+        "eval",
+        "evals",
+        "logger",
+        "experiment",
+        "strength",
+        "train",
+        "analysis",
+    } <= set(GROUPS)
 
 
 @pytest.mark.parametrize("group,option", [(g, p.stem) for g in GROUPS for p in sorted((REPO_ROOT / "conf" / g).glob("*.yaml"))])

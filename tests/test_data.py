@@ -5,7 +5,6 @@ import pytest
 from steerlab.config import DataConfig
 from steerlab.data import expand, load_suffixes, make_pairs
 from steerlab.errors import DataError
-
 from tests.helpers import SHARED_DATA
 
 

@@ -1,5 +1,6 @@
 """llama.cpp control vectors: export, import, the CLI, the `control_vector` adapter (tiny model), and the check in real
 llama.cpp (llama-cpp-python) on the embedded SmolLM2 (`interop` marker)."""
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,17 @@ from steerlab.errors import ConfigError
 from steerlab.methods.registry import build
 from steerlab.methods.vector import SteeringVector
 from steerlab.steering import applied
-
 from tests.helpers import HAS_SMOLLM2, REPO_ROOT, launch
 
-QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5", "logger=none", "eval.samples=0"]
+QUICK = [
+    "model=tiny_llama",
+    "experiment=quick",
+    "evals.builtin.pmass_min=0",
+    "layers.start=1",
+    "layers.loss=5",
+    "logger=none",
+    "eval.samples=0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +52,7 @@ def test_file_layout_is_what_llama_cpp_reads(pca, tmp_path):
     from gguf import GGUFReader
 
     reader = GGUFReader(str(export_control_vector(pca, tmp_path / "v.gguf", model_hint="llama")))
-    text = lambda key: bytes(reader.get_field(key).parts[-1]).decode()  # noqa: E731
+    text = lambda key: bytes(reader.get_field(key).parts[-1]).decode()
     assert text("general.architecture") == "controlvector" and text("controlvector.model_hint") == "llama"
     assert int(reader.get_field("controlvector.layer_count").parts[-1][0]) == len(pca.vector.layers)
     assert sorted(t.name for t in reader.tensors) == sorted(f"direction.{l}" for l in pca.vector.layers)
@@ -52,8 +60,16 @@ def test_file_layout_is_what_llama_cpp_reads(pca, tmp_path):
     assert float(reader.get_field("steerlab.strength_scale").parts[-1][0]) == 2.5
 
 
-@pytest.mark.parametrize("name, words", [("svd_delta", "input-dependent"), ("prompt", "no vector"), ("ablate", "export its source direction"),
-                                         ("lora", "steerlab.api.merge"), ("ipissa", "steerlab.api.merge")])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("svd_delta", "input-dependent"),
+        ("prompt", "no vector"),
+        ("ablate", "export its source direction"),
+        ("lora", "steerlab.api.merge"),
+        ("ipissa", "steerlab.api.merge"),
+    ],
+)
 def test_methods_that_are_not_a_residual_vector_say_what_to_do_instead(name, words, tmp_path):
     with pytest.raises(ConfigError, match=words):
         export_control_vector(build({"name": name}), tmp_path / "x.gguf")
@@ -75,7 +91,9 @@ def test_layer_zero_and_bad_files_are_one_line_errors(tmp_path):
 def test_cli_exports_a_run_and_the_control_vector_adapter_evaluates_it(tmp_path):
     proc = launch([*QUICK, "adapter=pca", "out_dir=" + str(tmp_path / "run")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    out = subprocess.run([sys.executable, "-m", "steerlab.export", str(tmp_path / "run"), "--to", "gguf"], capture_output=True, text=True, cwd=REPO_ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "steerlab.export", str(tmp_path / "run"), "--to", "gguf"], capture_output=True, text=True, cwd=REPO_ROOT
+    )
     assert out.returncode == 0, out.stderr
     path = tmp_path / "run" / "control_vector.gguf"
     assert f"wrote {path}" in out.stdout and "--control-vector-scaled" in out.stdout

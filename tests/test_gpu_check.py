@@ -1,5 +1,6 @@
 """scripts/gpu_check.sh: its CPU dry run (what CI can run of the GPU check), and the slow bf16-vs-fp32 comparison on
 SmolLM2 with the same code and tolerances the GPU check uses."""
+
 import json
 import os
 import subprocess

@@ -2,7 +2,6 @@ import torch
 
 from steerlab.hooks import add_vectors, capture_outputs
 from steerlab.layers import decoder_layers
-
 from tests.helpers import logits
 
 
@@ -54,7 +53,9 @@ def test_extraction_stops_after_the_last_layer_it_reads_and_reads_the_same_state
     heads = []
     handle = model.lm_head.register_forward_hook(lambda *_: heads.append(1))
     try:
-        early = last_tokens(model, tok, texts, {1: layers[1], 2: layers[2]}, batch_size=8, inputs=True)  # one batch: the padding of the full pass below
+        early = last_tokens(
+            model, tok, texts, {1: layers[1], 2: layers[2]}, batch_size=8, inputs=True
+        )  # one batch: the padding of the full pass below
     finally:
         handle.remove()
     assert heads == []  # the LM head never ran

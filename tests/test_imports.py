@@ -1,6 +1,7 @@
 """The package's import graph is acyclic: no module inside steerlab/ imports, directly or indirectly, a module that
 imports it back. Every import counts (module level and inside functions), except those under `if TYPE_CHECKING:`,
 which never run; importing `a.b.c` also imports the packages `a` and `a.b`."""
+
 from __future__ import annotations
 
 import ast

@@ -1,4 +1,5 @@
 """The detached Jacobian (exact linear reconstruction of a layer's output) and the jacobian method built on it."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,6 @@ import torch
 from steerlab.api import load_model
 from steerlab.jacobian import detached, layer_jacobian, reconstruction_error, top_directions
 from steerlab.methods.registry import build
-
 from tests.helpers import HAS_SMOLLM2, logits
 
 PROMPT = "The concept of honesty means"

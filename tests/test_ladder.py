@@ -1,4 +1,5 @@
 """The dose-response ladder walked to incoherence (steerlab.ladder, SPEC §10–§11), on the tiny model."""
+
 import json
 import math
 
@@ -80,8 +81,13 @@ def test_the_rule_fires_on_a_planted_broken_model_and_the_walk_stops_there(fitte
 
 
 def test_max_dose_needs_both_sides_and_every_smaller_rung():
-    walked = pd.DataFrame({"coeff": [-2.0, -1.0, -0.5, 0.5, 1.0, 2.0], "kl": [0.9, 0.3, 0.1, 0.1, 0.2, 0.8],
-                           "coherent": [False, True, True, True, True, True]})
+    walked = pd.DataFrame(
+        {
+            "coeff": [-2.0, -1.0, -0.5, 0.5, 1.0, 2.0],
+            "kl": [0.9, 0.3, 0.1, 0.1, 0.2, 0.8],
+            "coherent": [False, True, True, True, True, True],
+        }
+    )
     assert ladder.max_dose(walked) == (1.0, 0.3)
     walked.loc[2, "coherent"] = False
     m, kl = ladder.max_dose(walked)
@@ -89,8 +95,21 @@ def test_max_dose_needs_both_sides_and_every_smaller_rung():
 
 
 def test_effect_curve_pairs_both_sides_of_each_rung():
-    s = {"t/S(-2)": -3.0, "t/S(-1)": -1.0, "t/S(+0)": 0.0, "t/S(+1)": 1.0, "t/S(+2)": 5.0, "kl(+1)": 0.2, "kl(-1)": 0.3, "kl(+2)": 0.9,
-         "kl(-2)": 0.7, "coherent(+1)": True, "coherent(-1)": True, "coherent(+2)": False, "coherent(-2)": True}
+    s = {
+        "t/S(-2)": -3.0,
+        "t/S(-1)": -1.0,
+        "t/S(+0)": 0.0,
+        "t/S(+1)": 1.0,
+        "t/S(+2)": 5.0,
+        "kl(+1)": 0.2,
+        "kl(-1)": 0.3,
+        "kl(+2)": 0.9,
+        "kl(-2)": 0.7,
+        "coherent(+1)": True,
+        "coherent(-1)": True,
+        "coherent(+2)": False,
+        "coherent(-2)": True,
+    }
     curve = ladder.effect_curve(s, "t")
     assert curve.to_dict("list") == {"m": [1.0, 2.0], "effect": [1.0, 4.0], "kl": [0.3, 0.9], "coherent": [True, False]}
     assert len(ladder.effect_curve({**s, "t/S(+2)": float("nan")}, "t")) == 1  # a rung with no scored item is left out

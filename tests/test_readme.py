@@ -1,5 +1,6 @@
 """Every command block of the README works as written: launch lines pass every pre-model check (tiny model where
 the line names a model that needs the network), sweep files compose, the tiny smoke line runs, the API snippet runs."""
+
 from __future__ import annotations
 
 import re
@@ -10,7 +11,6 @@ from hydra import compose, initialize_config_dir
 
 from steerlab.config import REPO_ROOT
 from steerlab.run import prepare
-
 from tests.helpers import HAS_SMOLLM2, SHARED_DATA, launch
 
 README = (REPO_ROOT / "README.md").read_text()
@@ -32,7 +32,7 @@ def launch_lines() -> list[str]:
 
 def overrides_of(line: str) -> tuple[str | None, list[str]]:
     """(sweep file name or None, overrides) of a README launch line, a grid reduced to its first value."""
-    words = shlex.split(line[line.index("launch.py") + len("launch.py"):])
+    words = shlex.split(line[line.index("launch.py") + len("launch.py") :])
     sweep, out = None, []
     while words:
         w = words.pop(0)
@@ -88,7 +88,11 @@ def test_readme_api_snippets_run(tmp_path, monkeypatch):
     """The Python API blocks, on the tiny model instead of SmolLM2 (and 4 TruthfulQA questions when the data is here)."""
     monkeypatch.chdir(tmp_path)
     api = README.split("## Python API")[1].split("### Add a method")[0]
-    code = "\n".join(re.findall(r"```python\n(.*?)```", api, flags=re.S)).replace('"smollm2_135m"', '"tiny_llama"').replace("tokens=48", "tokens=4")
+    code = (
+        "\n".join(re.findall(r"```python\n(.*?)```", api, flags=re.S))
+        .replace('"smollm2_135m"', '"tiny_llama"')
+        .replace("tokens=48", "tokens=4")
+    )
     code = code.replace('train={"steps": 40}', 'train={"steps": 2}')
     if not SHARED_DATA.is_dir():
         code = "\n".join(ln for ln in code.splitlines() if "evaluate(model" not in ln)
@@ -122,7 +126,7 @@ def test_the_add_a_method_example_works_with_its_file_registry_line_and_yaml(tin
     (yaml_file,) = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
     space: dict = {}
     exec(compile(method_file, "README.md", "exec"), space)
-    (name, entry), = eval("{" + registry_line.split("\n", 1)[1] + "}", space).items()
+    ((name, entry),) = eval("{" + registry_line.split("\n", 1)[1] + "}", space).items()
     monkeypatch.setitem(METHODS, name, entry)
     ConfigStore.instance().store(group="schema/adapter", name=name, node=entry[0])
     conf = shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf")

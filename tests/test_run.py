@@ -1,4 +1,5 @@
 """End-to-end `python launch.py` runs on the tiny model: outputs, W&B offline run, multirun."""
+
 import json
 import math
 import subprocess
@@ -7,8 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.helpers import launch
-from tests.helpers import write_csv
+from tests.helpers import launch, write_csv
 
 QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5"]
 
@@ -17,7 +17,11 @@ def wandb_summary(run_dir):
     wb = next(run_dir.glob("wandb/offline-run-*"))
     out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--summary", "--json", str(wb)], capture_output=True, text=True)
     if out.returncode != 0:  # older wandb: fall back to the CLI entry point next to python
-        out = subprocess.run([str(__import__("pathlib").Path(sys.executable).parent / "wandb"), "leet", "inspect", "--summary", "--json", str(wb)], capture_output=True, text=True)
+        out = subprocess.run(
+            [str(__import__("pathlib").Path(sys.executable).parent / "wandb"), "leet", "inspect", "--summary", "--json", str(wb)],
+            capture_output=True,
+            text=True,
+        )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -26,15 +30,37 @@ def test_single_run_writes_everything_and_wandb_matches(tmp_path):
     proc = launch([*QUICK, "adapter=mean"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = list((tmp_path / "outputs" / "runs").glob("*/*"))
-    for name in ("config.yaml", "results_builtin.parquet", "summary.json", "report.md", "samples.md", "dose_response_builtin.png", "method/method.json",
-                 "method/tensors.safetensors"):
+    for name in (
+        "config.yaml",
+        "results_builtin.parquet",
+        "summary.json",
+        "report.md",
+        "samples.md",
+        "dose_response_builtin.png",
+        "method/method.json",
+        "method/tensors.safetensors",
+    ):
         assert (run / name).is_file(), name
     summary = json.loads((run / "summary.json").read_text())
     results = pd.read_parquet(run / "results_builtin.parquet")
     assert len(results) == 16 * 3 and set(results["coeff"]) == {-1.0, 0.0, 1.0}  # likelihood scoring: one row per dilemma (16 kept)
     assert (run / "ladder.parquet").is_file() and "KL ladder" in proc.stdout and "ladder: " in proc.stdout  # experiment=quick: ±1
-    assert summary["tasks"] == ["builtin"] and summary["builtin/n_items"] > 0 and "builtin/gain" in summary and "builtin/gain_ci_low" in summary
-    strength = {"strength_mode", "strength_scale", "kl_target", "kl_plus", "kl_minus", "strength_evals", "strength_seconds", "strength_bracket_hit"}
+    assert (
+        summary["tasks"] == ["builtin"]
+        and summary["builtin/n_items"] > 0
+        and "builtin/gain" in summary
+        and "builtin/gain_ci_low" in summary
+    )
+    strength = {
+        "strength_mode",
+        "strength_scale",
+        "kl_target",
+        "kl_plus",
+        "kl_minus",
+        "strength_evals",
+        "strength_seconds",
+        "strength_bracket_hit",
+    }
     assert strength <= set(summary) and summary["strength_mode"] == "iso_kl"
     assert json.loads((run / "method" / "method.json").read_text())["scale"] == summary["strength_scale"]
     report = (run / "report.md").read_text()
@@ -76,7 +102,14 @@ def test_two_evals_fit_once_log_both_and_the_sweep_reports_each(tmp_path):
         assert summary["tasks"] == ["builtin", "truthfulqa"] and summary["truthfulqa/n_test"] == 4  # 6 questions, 2 held out
         logged = wandb_summary(sweep / cell)
         metrics = logged.get("summary") or logged.get("metrics") or logged
-        for key in ("builtin/gain", "builtin/side_effects", "truthfulqa/gain", "truthfulqa/MC1(+1)", "truthfulqa/MC2(-1)", "truthfulqa/val_gain"):
+        for key in (
+            "builtin/gain",
+            "builtin/side_effects",
+            "truthfulqa/gain",
+            "truthfulqa/MC1(+1)",
+            "truthfulqa/MC2(-1)",
+            "truthfulqa/val_gain",
+        ):
             assert metrics[key] == pytest.approx(summary[key], nan_ok=True), key
         report = (sweep / cell / "report.md").read_text()
         assert "## builtin" in report and "## truthfulqa" in report and "MC1 low" in report
@@ -136,25 +169,58 @@ def test_trained_adapter_layers_at_the_loss_layer_fail_fast(tmp_path):
 # NLL stopped counting the first real token of left-padded prompts (it was predicted from a pad position, so the NLL
 # depended on the batch; tests/tasks/test_truthfulqa.py checks batch-size invariance).
 PINNED = {
-    "pca": {"S(-1)": 0.0006751815478006998, "S(+0)": 0.0006493330001831055, "S(+1)": 0.0006119807561238607, "effect": -3.160039583841956e-05,
-            "rho": -0.009821874888065157, "delta_nll": 5.557139714529313e-05, "gain": 0.0, "gain_ci_high": 0.2299934870930238,
-            "t": -0.011923904619639368, "p": 0.9905891531036668, "n_items": 24, "val_gain": 7.662671221443511e-05,
-            "calibration_separation": 0.02049965551123023},
-    "lora": {"S(-1)": 7.500251134236653e-05, "S(+0)": 0.0006493330001831055, "S(+1)": 0.0006510615348815918, "effect": 0.0002880295117696126,
-             "rho": 0.012277343610081448, "delta_nll": 0.011613925298054717, "gain": 0.00034956391933786804, "gain_ci_high": 0.4125001390510834,
-             "t": 0.050243496773929495, "p": 0.9603621415114554, "n_items": 24, "val_gain": 0.0, "calibration_separation": -0.062259321101009846},
+    "pca": {
+        "S(-1)": 0.0006751815478006998,
+        "S(+0)": 0.0006493330001831055,
+        "S(+1)": 0.0006119807561238607,
+        "effect": -3.160039583841956e-05,
+        "rho": -0.009821874888065157,
+        "delta_nll": 5.557139714529313e-05,
+        "gain": 0.0,
+        "gain_ci_high": 0.2299934870930238,
+        "t": -0.011923904619639368,
+        "p": 0.9905891531036668,
+        "n_items": 24,
+        "val_gain": 7.662671221443511e-05,
+        "calibration_separation": 0.02049965551123023,
+    },
+    "lora": {
+        "S(-1)": 7.500251134236653e-05,
+        "S(+0)": 0.0006493330001831055,
+        "S(+1)": 0.0006510615348815918,
+        "effect": 0.0002880295117696126,
+        "rho": 0.012277343610081448,
+        "delta_nll": 0.011613925298054717,
+        "gain": 0.00034956391933786804,
+        "gain_ci_high": 0.4125001390510834,
+        "t": 0.050243496773929495,
+        "p": 0.9603621415114554,
+        "n_items": 24,
+        "val_gain": 0.0,
+        "calibration_separation": -0.062259321101009846,
+    },
 }
 
 
 @pytest.mark.parametrize("adapter", sorted(PINNED))
 def test_native_strength_reproduces_the_pre_iso_kl_summary(tmp_path, adapter):
-    proc = launch([*QUICK, f"adapter={adapter}", "train.steps=3", "logger=none", "strength=native", "evals.builtin.scoring=yes_no",
-                   f"out_dir={tmp_path}/run"], tmp_path)  # pinned on the Yes/No read-out
+    proc = launch(
+        [
+            *QUICK,
+            f"adapter={adapter}",
+            "train.steps=3",
+            "logger=none",
+            "strength=native",
+            "evals.builtin.scoring=yes_no",
+            f"out_dir={tmp_path}/run",
+        ],
+        tmp_path,
+    )  # pinned on the Yes/No read-out
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["strength_scale"] == 1.0 and summary["strength_mode"] == "native"
     for key, want in PINNED[adapter].items():
         got = summary[key if key.startswith("calibration") else f"builtin/{key}"]
-        # float32 models: another CPU's kernels (AVX2 on the machine of 2026-12-02) round differently from where these were pinned: that moves
-        # these small log-odds by ~1e-7 absolute (up to 1e-3 relative where they nearly cancel, as in Effect and t)
+        # float32 models: another CPU's kernels (AVX2 on the machine of 2026-12-02) round differently from where these were
+        # pinned: that moves these small log-odds by ~1e-7 absolute (up to 1e-3 relative where they nearly cancel, as in Effect and t)
         assert got == pytest.approx(want, rel=2e-3, abs=1e-5), key

@@ -1,16 +1,17 @@
 """Strength calibration (iso-KL, SPEC §8): the solver, the KL it measures, every method through it, and samples."""
+
 import math
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from steerlab.api import calibrate_strength, fit, generate, load_model
+from steerlab.config import StrengthConfig
 from steerlab.data import render
 from steerlab.errors import ConfigError
 from steerlab.methods.registry import build
 from steerlab.strength import KLProbe, check, load_prompts, solve
-from steerlab.config import StrengthConfig
-from omegaconf import OmegaConf
 
 TARGET = 0.005  # nats/token: a random-init tiny model's next-token distributions are flat, so budgets are small there
 LAYERS = {"start": 1, "loss": 5}
@@ -51,15 +52,18 @@ def test_solver_flags_an_unreachable_target_and_uses_the_edge():
 
 def test_solver_never_exceeds_its_evaluations():
     rng = np.random.default_rng(0)
-    pair = lambda k: (float(rng.uniform(0, 1)),) * 2  # noqa: E731 - a KL that is noise: no root finder can settle
+    pair = lambda k: (float(rng.uniform(0, 1)),) * 2  # a KL that is noise: no root finder can settle
     sol = solve(pair, 0.5, 1e-3, 1e3, 1e-9, 7)
     assert sol.evals <= 7
 
 
 def test_bad_strength_config_fails_before_model_work(tmp_path):
     base = OmegaConf.structured(StrengthConfig)
-    for bad, text in [({"target": 0}, "strength.target=0"), ({"k_min": 10.0, "k_max": 1.0}, "k_min=10.0"),
-                      ({"prompts": str(tmp_path / "none.json")}, "strength.prompts: no such file")]:
+    for bad, text in [
+        ({"target": 0}, "strength.target=0"),
+        ({"k_min": 10.0, "k_max": 1.0}, "k_min=10.0"),
+        ({"prompts": str(tmp_path / "none.json")}, "strength.prompts: no such file"),
+    ]:
         with pytest.raises((ConfigError, Exception), match=text):
             check(OmegaConf.merge(base, bad))
     (tmp_path / "few.json").write_text('["one", "two"]')
@@ -140,7 +144,7 @@ def test_samples_at_zero_equal_plain_greedy_generation(tiny):
     for p in prompts:
         enc = tok(render(tok, p), return_tensors="pt", add_special_tokens=False)
         out = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
-        plain = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        plain = tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
         alone = generate(model, tok, method, [p], coeffs=[0.0], tokens=12)["text"].iloc[0]
         assert alone == plain
     steered = frame.set_index(["prompt", "coeff"])["text"]

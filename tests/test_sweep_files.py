@@ -1,5 +1,6 @@
 """Every sweep file in sweeps/ composes — each of its cells, with its method, tasks and ranges checked — and runs as a
 multirun on the tiny model with every swept key at its first value (slow)."""
+
 from __future__ import annotations
 
 import copy
@@ -80,7 +81,16 @@ def test_every_sweep_file_runs_as_a_tiny_multirun(path, tmp_path):
     cell = first_values(params, grids[:1], skip=set())  # the first cell of the first grid
     evals = next((a.split("=", 1)[1].strip("[]").split(",") for a in cell if a.startswith("evals=")), list(cfg.evals))
     quick = [o for o in QUICK if not o.startswith("evals.builtin.") or "builtin" in evals]
-    small = [*quick, "train.steps=2", "train.val_every=0", "data.max_pairs=16", "eval.samples=0", "logger=none", "strength.max_evals=2", "cone_min=0"]
+    small = [
+        *quick,
+        "train.steps=2",
+        "train.val_every=0",
+        "data.max_pairs=16",
+        "eval.samples=0",
+        "logger=none",
+        "strength.max_evals=2",
+        "cone_min=0",
+    ]
     if "sentiment" in evals:  # a few short replies
         small += ["evals.sentiment.limit=8", "evals.sentiment.tokens=4"]
     if "truthfulqa" in evals:  # the questions written for the tests, so the shared data is not needed

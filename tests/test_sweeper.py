@@ -1,4 +1,5 @@
 """Sweeps without a cluster: identity and reuse, failing jobs, the sweep report, submitit_local, preemption."""
+
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "l
 
 
 # --- identity -------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("adapter,same", [("pca", True), ("lora", True), ("prompt", True), ("ipissa", False)])
 def test_rotate_u_counts_only_for_adapters_that_read_it(adapter, same):
@@ -77,13 +79,20 @@ def test_index_returns_only_finished_runs_of_the_same_identity(tmp_path):
 
 # --- multiruns ------------------------------------------------------------------------------------------
 
+
 def test_grid_computes_each_identity_once_then_reuses_finished_results(tmp_path):
     grid = ["-m", *QUICK, "train.steps=2", "train.val_every=0", "data.max_pairs=16", "adapter=ipissa,lora,pca", "rotate_u=true,false"]
     first = launch(grid, tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     sweep = only_sweep(tmp_path)
-    assert statuses(sweep) == {"0_ipissa": "computed", "1_ipissa": "computed", "2_lora": "computed", "3_lora": "reused",
-                               "4_pca": "computed", "5_pca": "reused"}
+    assert statuses(sweep) == {
+        "0_ipissa": "computed",
+        "1_ipissa": "computed",
+        "2_lora": "computed",
+        "3_lora": "reused",
+        "4_pca": "computed",
+        "5_pca": "reused",
+    }
     assert "6 cells: 4 to compute" in first.stdout + first.stderr
     reused = json.loads((sweep / "3_lora" / "status.json").read_text())
     assert reused["source"] == str((sweep / "2_lora").resolve())
@@ -173,6 +182,7 @@ def test_wandb_runs_of_a_sweep_share_its_group(tmp_path):
 
 # --- preemption -----------------------------------------------------------------------------------------
 
+
 def test_deferred_is_inert_without_a_handler():
     previous = signal.signal(signal.SIGUSR2, signal.SIG_DFL)
     try:
@@ -186,8 +196,18 @@ def test_optuna_sweep_optimises_the_validation_gain(tmp_path):
     """The sweeps/optuna.yaml objective is what launch.py returns: val_gain, never the reported gain."""
     import yaml
 
-    args = ["--config-dir", str(REPO_ROOT / "sweeps"), "--config-name", "optuna", *QUICK, "train.steps=2", "train.val_every=0",
-            "data.max_pairs=16", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1"]
+    args = [
+        "--config-dir",
+        str(REPO_ROOT / "sweeps"),
+        "--config-name",
+        "optuna",
+        *QUICK,
+        "train.steps=2",
+        "train.val_every=0",
+        "data.max_pairs=16",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=1",
+    ]
     proc = launch(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = only_sweep(tmp_path)
@@ -207,8 +227,9 @@ def test_launcher_defaults_and_site_file_merge(tmp_path):
     (site / "slurm.yaml").write_text("partition: gpu\naccount: my-lab\nsetup: ['module load cuda']\n")
     with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
         plain = compose("config", overrides=["hydra/launcher=submitit_slurm"], return_hydra_config=True).hydra.launcher
-        sited = compose("config", overrides=["hydra/launcher=submitit_slurm", f"hydra.searchpath=[file://{tmp_path}]"],
-                        return_hydra_config=True).hydra.launcher
+        sited = compose(
+            "config", overrides=["hydra/launcher=submitit_slurm", f"hydra.searchpath=[file://{tmp_path}]"], return_hydra_config=True
+        ).hydra.launcher
     assert plain.partition is None and plain.max_num_timeout == 3 and plain.gpus_per_node == 1
     assert plain._target_.endswith("SlurmLauncher")
     assert sited.partition == "gpu" and sited.account == "my-lab" and list(sited.setup) == ["module load cuda"]
@@ -232,10 +253,12 @@ def test_a_command_line_value_the_file_lists_selects_grids_and_another_replaces_
     from steerlab.sweeper import expand
 
     params = {"model": "smollm2_135m,gemma3_270m"}
-    grids = [{"adapter": "random", "seed": "range(0,3)"},
-             {"model": "smollm2_135m", "evals": "[builtin,truthfulqa]", "adapter": "pca", "seed": "0,1"},
-             {"model": "gemma3_270m", "evals": "[builtin]", "adapter": "pca"}]
-    cells = lambda args: [dict(o.split("=", 1) for o in c) for c in expand(params, grids, args)]  # noqa: E731
+    grids = [
+        {"adapter": "random", "seed": "range(0,3)"},
+        {"model": "smollm2_135m", "evals": "[builtin,truthfulqa]", "adapter": "pca", "seed": "0,1"},
+        {"model": "gemma3_270m", "evals": "[builtin]", "adapter": "pca"},
+    ]
+    cells = lambda args: [dict(o.split("=", 1) for o in c) for c in expand(params, grids, args)]
     assert len(cells([])) == 6 + 2 + 1
     small = cells(["model=smollm2_135m"])
     assert {c["model"] for c in small} == {"smollm2_135m"} and len(small) == 3 + 2

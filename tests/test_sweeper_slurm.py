@@ -4,6 +4,7 @@ The cluster is started once for this module and stopped afterwards if this modul
 install system packages: where SLURM is not installed (`bash scripts/slurm_local.sh install` does that) or cannot
 start, they skip with a one-line reason; CI installs it and sets STEERLAB_REQUIRE_SLURM=1 to fail instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,10 @@ from tests.helpers import launch, launch_env
 pytestmark = pytest.mark.slurm
 SCRIPT = REPO_ROOT / "scripts" / "slurm_local.sh"
 QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5"]
-SMALL_JOBS = ["hydra.launcher.mem_gb=4", "hydra.launcher.cpus_per_task=1"]  # two jobs at once on a 2-core node (1 GPU each: it has 2 stand-ins)
+SMALL_JOBS = [
+    "hydra.launcher.mem_gb=4",
+    "hydra.launcher.cpus_per_task=1",
+]  # two jobs at once on a 2-core node (1 GPU each: it has 2 stand-ins)
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +70,12 @@ def submitted(sweep: Path) -> list[str]:
 
 def test_grid_on_slurm_computes_four_reuses_two_and_jobs_complete(slurm, tmp_path):
     train = ["train.steps=3", "train.val_every=0", "data.max_pairs=16"]
-    proc = launch(["-m", "hydra/launcher=submitit_slurm", "adapter=ipissa,lora,pca", "rotate_u=true,false", *QUICK, *train, *SMALL_JOBS],
-                  tmp_path, timeout=900, env=slurm)
+    proc = launch(
+        ["-m", "hydra/launcher=submitit_slurm", "adapter=ipissa,lora,pca", "rotate_u=true,false", *QUICK, *train, *SMALL_JOBS],
+        tmp_path,
+        timeout=900,
+        env=slurm,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = next((tmp_path / "outputs" / "multirun").glob("*/*"))
     status = {p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/status.json")}
@@ -84,8 +92,15 @@ def test_grid_on_slurm_computes_four_reuses_two_and_jobs_complete(slurm, tmp_pat
     assert (sweep / "report" / "pareto_builtin.png").is_file() and (sweep / "report" / "dose_response_builtin.png").is_file()
 
 
-COMPARED = [*(f"builtin/{k}" for k in ("gain", "effect", "rho", "delta_nll", "val_gain", "S(-1)", "S(+0)", "S(+1)", "NLL(-1)", "NLL(+1)",
-                                        "n_items", "coverage")), "calibration_separation", "train_steps", "train_best_val_loss"]
+COMPARED = [
+    *(
+        f"builtin/{k}"
+        for k in ("gain", "effect", "rho", "delta_nll", "val_gain", "S(-1)", "S(+0)", "S(+1)", "NLL(-1)", "NLL(+1)", "n_items", "coverage")
+    ),
+    "calibration_separation",
+    "train_steps",
+    "train_best_val_loss",
+]
 
 
 def test_preempted_training_job_requeues_and_resumes_to_the_same_result(slurm, tmp_path):
@@ -119,7 +134,7 @@ def test_preempted_training_job_requeues_and_resumes_to_the_same_result(slurm, t
     expected = json.loads((tmp_path / "direct" / "summary.json").read_text())
     assert 0 < summary["train_resumed_from"] < 300, summary["train_resumed_from"]
     assert expected["train_resumed_from"] is None
-    same = lambda d: {k: str(d[k]) for k in COMPARED}  # noqa: E731 - str() so that nan equals nan
+    same = lambda d: {k: str(d[k]) for k in COMPARED}  # str() so that nan equals nan
     assert same(summary) == same(expected)
 
 

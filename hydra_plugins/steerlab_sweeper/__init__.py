@@ -1,4 +1,5 @@
 """Hydra only instantiates sweepers defined under `hydra_plugins`; the logic lives in steerlab.sweeper."""
+
 from steerlab.sweeper import DedupSweeperBase
 
 

@@ -7,6 +7,7 @@ sign is calibrated on the training pairs first, so a positive cosine means "the 
 distribution of |cos| between independent random directions in d dimensions (`n_null` samples): its 95th
 percentile, and a p-value per observed |cos|.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,7 +39,9 @@ def effective_directions(method, ctx) -> dict[int, torch.Tensor]:
     states = {}
     for c in (1.0, -1.0):
         with steer(ctx.model, method, c):
-            states[c] = last_tokens(ctx.model, ctx.tok, texts, {l: mods[l] for l in ctx.steer_layers}, ctx.batch_size, desc=f"effective c={c:+g}")
+            states[c] = last_tokens(
+                ctx.model, ctx.tok, texts, {l: mods[l] for l in ctx.steer_layers}, ctx.batch_size, desc=f"effective c={c:+g}"
+            )
     return {l: (states[1.0][l] - states[-1.0][l]).mean(0) for l in ctx.steer_layers}
 
 
@@ -61,7 +64,11 @@ def method_directions(name: str, ctx) -> dict[int, torch.Tensor]:
 
     method = build({"name": name})
     fit(method, ctx)
-    raw = {l: v * applied(method, 1.0) for l, v in method.vector.layers.items()} if hasattr(method, "vector") else effective_directions(method, ctx)
+    raw = (
+        {l: v * applied(method, 1.0) for l, v in method.vector.layers.items()}
+        if hasattr(method, "vector")
+        else effective_directions(method, ctx)
+    )
     return {l: unit(v.float()) for l, v in raw.items()}
 
 
@@ -76,7 +83,7 @@ def table(dirs: dict[str, dict[int, torch.Tensor]], null: np.ndarray) -> pd.Data
     layers = sorted(set.intersection(*(set(d) for d in dirs.values())))
     for l in layers:
         for i, a in enumerate(names):
-            for b in names[i + 1:]:
+            for b in names[i + 1 :]:
                 cos = float(dirs[a][l] @ dirs[b][l])
                 rows.append({"layer": l, "a": a, "b": b, "cos": cos, "p_null": float((null >= abs(cos)).mean())})
     return pd.DataFrame(rows)

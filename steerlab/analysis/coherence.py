@@ -10,6 +10,7 @@ run's prompt template and suffixes. Reported:
   mean KL divergence of the next-token distribution on the validation prompts; with `compare_model`, the same
   profile on a second model at the same relative depths and the Spearman agreement of the two profiles.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -69,9 +70,13 @@ def similarity_tests(dirs: dict[tuple[str, int], torch.Tensor], n_perm: int, see
     rng = np.random.default_rng(seed)
     perms = [np.subtract(*[s.mean() for s in split(rng.permutation(groups))]) for _ in range(n_perm)]
     pooled = np.sqrt((within.var(ddof=1) + between.var(ddof=1)) / 2)
-    overall = {"within_mean": float(within.mean()), "between_mean": float(between.mean()), "difference": float(observed),
-               "cohens_d": float(observed / pooled) if pooled > 0 else float("nan"),
-               "p_perm": float((1 + sum(p >= observed for p in perms)) / (1 + n_perm))}
+    overall = {
+        "within_mean": float(within.mean()),
+        "between_mean": float(between.mean()),
+        "difference": float(observed),
+        "cohens_d": float(observed / pooled) if pooled > 0 else float("nan"),
+        "p_perm": float((1 + sum(p >= observed for p in perms)) / (1 + n_perm)),
+    }
     rows = []
     names = list(dict.fromkeys(groups))
     for a, b in combinations(names, 2):
@@ -80,13 +85,24 @@ def similarity_tests(dirs: dict[tuple[str, int], torch.Tensor], n_perm: int, see
             own = [np.mean([sim[i, j] for j in ia if j != i]) for i in ia]
             other = [np.mean(sim[i, ib]) for i in ia]
             test = stats.wilcoxon(own, other) if len(ia) > 1 else None
-            rows.append({"group": x, "versus": y, "within": float(np.mean(own)), "across": float(np.mean(other)),
-                         "wilcoxon_W": float(test.statistic) if test else float("nan"), "p": float(test.pvalue) if test else float("nan"), "n": len(ia)})
+            rows.append(
+                {
+                    "group": x,
+                    "versus": y,
+                    "within": float(np.mean(own)),
+                    "across": float(np.mean(other)),
+                    "wilcoxon_W": float(test.statistic) if test else float("nan"),
+                    "p": float(test.pvalue) if test else float("nan"),
+                    "n": len(ia),
+                }
+            )
     return overall, pd.DataFrame(rows)
 
 
 @torch.no_grad()
-def ablation_profile(model, tok, prompts: list[str], direction_by_layer: dict[int, torch.Tensor], layers_path, batch_size: int) -> list[float]:
+def ablation_profile(
+    model, tok, prompts: list[str], direction_by_layer: dict[int, torch.Tensor], layers_path, batch_size: int
+) -> list[float]:
     """Mean KL(original ‖ ablated) of the next-token distribution when the direction is projected out at each layer."""
     from steerlab.batching import Batches
     from steerlab.hooks import map_outputs
@@ -101,8 +117,12 @@ def ablation_profile(model, tok, prompts: list[str], direction_by_layer: dict[in
         u = u.to(device_of(model), next(model.parameters()).dtype)
 
         with map_outputs({layer: mods[layer]}, {layer: lambda h, u=u: h - (h @ u)[..., None] * u}):
-            kls = [torch.nn.functional.kl_div(torch.log_softmax(model(**b).logits[:, -1].float(), -1), lp, log_target=True, reduction="none").sum(-1)
-                   for b, lp in zip(batches.batches, base)]
+            kls = [
+                torch.nn.functional.kl_div(
+                    torch.log_softmax(model(**b).logits[:, -1].float(), -1), lp, log_target=True, reduction="none"
+                ).sum(-1)
+                for b, lp in zip(batches.batches, base)
+            ]
         out.append(float(torch.cat(kls).mean()))
     return out
 

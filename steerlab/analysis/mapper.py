@@ -12,6 +12,7 @@ on standardised, PCA-reduced states) into a graph. Reported per lens:
 - entanglement: Jaccard overlap between the node sets that contain each label (0 = separated, 1 = mixed).
 The interactive graph of each lens is saved as `mapper_<lens>.html`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ def states(ctx, layer: int) -> tuple[np.ndarray, np.ndarray]:
     from steerlab.layers import decoder_layers, readout
 
     texts = [p.pos for p in ctx.train] + [p.neg for p in ctx.train]
-    x = last_tokens(ctx.model, ctx.tok, texts, {"h": readout(decoder_layers(ctx.model, ctx.layers_path), layer)}, ctx.batch_size, desc="mapper states")["h"]
+    x = last_tokens(
+        ctx.model, ctx.tok, texts, {"h": readout(decoder_layers(ctx.model, ctx.layers_path), layer)}, ctx.batch_size, desc="mapper states"
+    )["h"]
     return x.double().numpy(), np.r_[np.ones(len(ctx.train)), np.zeros(len(ctx.train))].astype(int)
 
 
@@ -152,14 +155,34 @@ def mapper(cfg, ctx, folder: Path, logger, run_cfg=None) -> dict:
     for kind in cfg.lenses:
         lens = lens_values(kind, x, direction)
         mapper_ = km.KeplerMapper(verbose=0)
-        graph = mapper_.map(lens, z, cover=km.Cover(n_cubes=cfg.n_cubes, perc_overlap=cfg.overlap), clusterer=DBSCAN(eps=eps, min_samples=cfg.min_samples))
+        graph = mapper_.map(
+            lens, z, cover=km.Cover(n_cubes=cfg.n_cubes, perc_overlap=cfg.overlap), clusterer=DBSCAN(eps=eps, min_samples=cfg.min_samples)
+        )
         html = folder / f"mapper_{kind}.html"
-        mapper_.visualize(graph, path_html=str(html), title=f"Mapper, lens {kind}, layer {layer}",
-                          custom_tooltips=names, color_values=labels, color_function_name="positive persona")
+        mapper_.visualize(
+            graph,
+            path_html=str(html),
+            title=f"Mapper, lens {kind}, layer {layer}",
+            custom_tooltips=names,
+            color_values=labels,
+            color_function_name="positive persona",
+        )
         logger.html(f"mapper_{kind}", html)
-        rows.append({"lens": kind, "layer": layer, **graph_scores(graph["nodes"], labels), "n_edges": sum(len(v) for v in graph["links"].values()),
-                     **kmeans_scores(z, labels, ctx.seed)})
+        rows.append(
+            {
+                "lens": kind,
+                "layer": layer,
+                **graph_scores(graph["nodes"], labels),
+                "n_edges": sum(len(v) for v in graph["links"].values()),
+                **kmeans_scores(z, labels, ctx.seed),
+            }
+        )
     frame = pd.DataFrame(rows)
     frame.to_csv(folder / "mapper.csv", index=False)
     logger.table("mapper", frame)
-    return {"layer": layer, "eps": eps, "n_inputs": len(labels), **{f"{r['lens']}/{k}": v for r in rows for k, v in r.items() if k not in ("lens", "layer")}}
+    return {
+        "layer": layer,
+        "eps": eps,
+        "n_inputs": len(labels),
+        **{f"{r['lens']}/{k}": v for r in rows for k, v in r.items() if k not in ("lens", "layer")},
+    }

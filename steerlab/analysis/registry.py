@@ -1,4 +1,5 @@
 """The registry of concept analyses behind `analysis=<name>`: name -> (config dataclass, function, check)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,12 +22,16 @@ def no_check(cfg) -> None:
     """Analyses whose schema says it all."""
 
 
-ANALYSES = Registry("analysis", {  # name -> (config dataclass, function, check run before any model work)
-    "none": (NoAnalysis, None, no_check),
-    "alignment": (AlignmentConfig, alignment, check_alignment),
-    "mapper": (MapperConfig, mapper, check_mapper),
-    "coherence": (CoherenceConfig, coherence, no_check),
-}, default="none")
+ANALYSES = Registry(
+    "analysis",
+    {  # name -> (config dataclass, function, check run before any model work)
+        "none": (NoAnalysis, None, no_check),
+        "alignment": (AlignmentConfig, alignment, check_alignment),
+        "mapper": (MapperConfig, mapper, check_mapper),
+        "coherence": (CoherenceConfig, coherence, no_check),
+    },
+    default="none",
+)
 
 
 def build(cfg):

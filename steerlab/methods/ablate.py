@@ -10,6 +10,7 @@ vector's length: `norm_fraction` of the layer's mean residual norm times the iso
 method. At |c| = 1 the projection is replaced by μ + c·k (ablate, then add); in between the ablation is
 partial; c = 0 is exactly the untouched model. Sign calibration flips v̂, which only the added part feels.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -30,8 +31,13 @@ from steerlab.methods.vector import VectorConfig, VectorMethod, ablation
 if TYPE_CHECKING:
     from steerlab.context import FitContext
 
-SOURCES = {"mean": (MeanConfig, MeanMethod), "pca": (PCAConfig, PCAMethod), "probe": (ProbeConfig, ProbeMethod),
-           "random": (RandomConfig, RandomMethod), "jacobian": (JacobianConfig, JacobianMethod)}
+SOURCES = {
+    "mean": (MeanConfig, MeanMethod),
+    "pca": (PCAConfig, PCAMethod),
+    "probe": (ProbeConfig, ProbeMethod),
+    "random": (RandomConfig, RandomMethod),
+    "jacobian": (JacobianConfig, JacobianMethod),
+}
 
 
 @dataclass
@@ -42,8 +48,10 @@ class AblateConfig(VectorConfig):
 
 class AblateMethod(VectorMethod):
     name = "ablate"
-    cannot_export = ("directional ablation projects the residual stream, which a control vector (an addition) cannot express; "
-                     "export its source direction instead (e.g. adapter=mean)")
+    cannot_export = (
+        "directional ablation projects the residual stream, which a control vector (an addition) cannot express; "
+        "export its source direction instead (e.g. adapter=mean)"
+    )
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -57,7 +65,9 @@ class AblateMethod(VectorMethod):
         source.fit(ctx)
         self.vector, self.placement, self.meta = source.vector, source.placement, {**source.meta, "source": self.cfg.source}
         pos, neg = ctx.layer_states(sorted(self.vector.layers))
-        self.means = {l: float((torch.cat([pos[l], neg[l]]) @ (v / v.norm().clamp_min(1e-12))).mean()) for l, v in self.vector.layers.items()}
+        self.means = {
+            l: float((torch.cat([pos[l], neg[l]]) @ (v / v.norm().clamp_min(1e-12))).mean()) for l, v in self.vector.layers.items()
+        }
         self.meta["projection_means"] = self.means
 
     @contextmanager
@@ -72,7 +82,9 @@ class AblateMethod(VectorMethod):
         def delta(v: torch.Tensor, mean: float):
             return lambda x, y: coeff * v.to(y.device, y.dtype) - ablation(y, v, mean, amount)
 
-        with add_to_outputs(model, {l: layers[l] for l in self.vector.layers}, {l: delta(v, self.means[l]) for l, v in self.vector.layers.items()}):
+        with add_to_outputs(
+            model, {l: layers[l] for l in self.vector.layers}, {l: delta(v, self.means[l]) for l, v in self.vector.layers.items()}
+        ):
             yield
 
     def tensors(self) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@
 What a method *is* (trainable, has a residual direction, can be a llama.cpp control vector) is stated by class
 attributes, so no code outside the registry branches on a method's name.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -72,8 +73,10 @@ class Method:
         value = getattr(self.cfg, self.rank_field)
         if value > rank:
             shape = "×".join(map(str, shapes[where]))
-            raise ConfigError(f"adapter.{self.rank_field}={value} exceeds the rank of the adapted matrices (layer.module {where} is {shape}, "
-                              f"rank {rank}); use adapter.{self.rank_field} <= {rank}")
+            raise ConfigError(
+                f"adapter.{self.rank_field}={value} exceeds the rank of the adapted matrices (layer.module {where} is {shape}, "
+                f"rank {rank}); use adapter.{self.rank_field} <= {rank}"
+            )
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {}

@@ -1,4 +1,5 @@
 """peft DoRA (SPEC §2.4): LoRA with a learned magnitude, steered by `set_scale(c)`; the magnitude applies at every c != 0."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

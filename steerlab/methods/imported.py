@@ -2,6 +2,7 @@
 `adapter=control_vector adapter.path=FILE.gguf`. Its layers come from the file (llama.cpp numbering = steerlab's:
 `direction.l` is added to the output of decoder layer l), so `layers.start/end` do not apply; the sign and the
 iso-KL strength are calibrated on the training pairs like any other method's."""
+
 from __future__ import annotations
 
 import logging
@@ -46,9 +47,16 @@ class ControlVectorMethod(VectorMethod):
         width = ctx.model.get_input_embeddings().weight.shape[-1]
         bad = [l for l in self.loaded.layers if l >= n_layers]
         if bad or {v.numel() for v in self.loaded.layers.values()} != {width}:
-            raise ConfigError(f"adapter.path={self.cfg.path}: vectors for layers {sorted(self.loaded.layers)} of length "
-                              f"{next(iter(self.loaded.layers.values())).numel()} do not fit this model ({n_layers} layers, width {width})")
+            raise ConfigError(
+                f"adapter.path={self.cfg.path}: vectors for layers {sorted(self.loaded.layers)} of length "
+                f"{next(iter(self.loaded.layers.values())).numel()} do not fit this model ({n_layers} layers, width {width})"
+            )
         self.vector = self.loaded
         self.placement = Placement(sorted(self.vector.layers), ctx.placement.modules, ctx.loss_layer, ctx.layers_path)
         self.meta.update(model_hint=self.hint, source_file=str(self.cfg.path))
-        log.info("control vector %s: layers %s (model hint %r); layers.start/end do not apply", self.cfg.path, sorted(self.vector.layers), self.hint)
+        log.info(
+            "control vector %s: layers %s (model hint %r); layers.start/end do not apply",
+            self.cfg.path,
+            sorted(self.vector.layers),
+            self.hint,
+        )

@@ -13,6 +13,7 @@ which costs two rank-r products (like LoRA) and stores no copy of W_res (the tes
 `steerlab.steering.applied`). `max_rotation_angle` bounds the rotation for |coeff| <= 1; an iso-KL scale k > 1
 rotates further (the Cayley map stays orthogonal at every coeff).
 """
+
 from __future__ import annotations
 
 import math
@@ -107,14 +108,14 @@ class InnerPiSSALinear(nn.Module):
         self.register_buffer("v", vh[index].T.contiguous().to(dev))
         self.register_buffer("index", index.to(dev))
         r = index.numel()
-        noise = lambda *shape: nn.Parameter((torch.randn(*shape, generator=generator) * cfg.init_std).to(dev))  # noqa: E731
+        noise = lambda *shape: nn.Parameter((torch.randn(*shape, generator=generator) * cfg.init_std).to(dev))
         self.p_v = noise(r, r) if cfg.rotate_v else None
         self.p_u = noise(r, r) if cfg.rotate_u else None
         self.scale_s = ScaleS(cfg.scale_s)  # converted once, read at every forward
         self.delta = noise(r) if self.scale_s != ScaleS.none else None
 
     def rotations(self, coeff: float) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        rot = lambda p: None if p is None else cayley(skew(p, self.cfg.max_rotation_angle), coeff)  # noqa: E731
+        rot = lambda p: None if p is None else cayley(skew(p, self.cfg.max_rotation_angle), coeff)
         return rot(self.p_v), rot(self.p_u)
 
     def core(self, coeff: float) -> torch.Tensor:

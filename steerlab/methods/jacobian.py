@@ -5,10 +5,10 @@ embeddings of `prompt` (steerlab.jacobian); the direction is J's top left-singul
 direction that the prompt's embeddings drive most. Its sign is arbitrary, so it is set on the training pairs
 (the mean positive − negative difference projects positively), then scaled like every vector method.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from steerlab.jacobian import layer_jacobian, reconstruction_error, top_directions

@@ -1,4 +1,5 @@
 """peft LoRA (SPEC §2.4), steered by peft's `set_scale(c)`: scaling = c · alpha / r."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Mean difference of positive and negative last-token states (SPEC §2.1 `mean`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """peft OFT (SPEC §2.4): the Cayley generator Q is scaled by c (exact Cayley, so c = −1 is the inverse rotation)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """First principal component of contrastive states, by exact SVD (SPEC §2.1 `pca`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

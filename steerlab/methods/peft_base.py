@@ -2,6 +2,7 @@
 coefficient c (c = 0 switches the adapter off: the original model), merging. Each method is its own file and class;
 they differ only in the peft config they inject and in what happens to each injected layer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -102,5 +103,11 @@ class LoraFamilyMethod(PeftMethod):
     def peft_config(self, names: list[str]) -> LoraConfig:
         from peft import LoraConfig
 
-        return LoraConfig(r=self.cfg.r, lora_alpha=self.cfg.alpha, target_modules=names, lora_dropout=0.0, use_dora=self.use_dora,
-                          init_lora_weights=self.init_weights)
+        return LoraConfig(
+            r=self.cfg.r,
+            lora_alpha=self.cfg.alpha,
+            target_modules=names,
+            lora_dropout=0.0,
+            use_dora=self.use_dora,
+            init_lora_weights=self.init_weights,
+        )

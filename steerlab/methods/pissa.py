@@ -1,5 +1,6 @@
 """peft PiSSA (SPEC §2.4). peft's PiSSA initialisation rewrites W into W_res + B₀A₀; we put W back and steer by the change
 from the initial adapter, y = W x + c · s · (BA − B₀A₀) x, so c = 1 is the trained PiSSA model and c = 0 the original."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

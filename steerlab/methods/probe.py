@@ -6,15 +6,15 @@ sensitive to), signed so that positive states project higher. Both are scikit-le
 the training pairs' last-token states; accuracy on the held-out validation pairs is recorded per layer in
 `method.json` (`meta.probe_accuracy`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-
-from typing import TYPE_CHECKING
 
 from steerlab.activations import pair_states
 from steerlab.methods.vector import VectorConfig, VectorMethod
@@ -87,7 +87,9 @@ class ProbeMethod(VectorMethod):
         super().fit(ctx)  # direction() per steered layer
         if ctx.val:
             mods = ctx.placement.decoder(ctx.model)
-            vpos, vneg = pair_states(ctx.model, ctx.tok, ctx.val, {l: mods[l] for l in ctx.steer_layers}, ctx.batch_size, ctx.readout_tokens)
+            vpos, vneg = pair_states(
+                ctx.model, ctx.tok, ctx.val, {l: mods[l] for l in ctx.steer_layers}, ctx.batch_size, ctx.readout_tokens
+            )
             self.meta["probe_accuracy"] = {l: accuracy(self.probes[l], vpos[l], vneg[l]) for l in ctx.steer_layers}
 
     def direction(self, pos, neg, layer, ctx: FitContext):

@@ -1,4 +1,5 @@
 """Prompting baseline (SPEC §2.2): +1 / -1 prepend the positive / negative persona instruction; 0 leaves the prompt."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

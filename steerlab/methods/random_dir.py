@@ -1,4 +1,5 @@
 """Random-direction baseline with the same norm as the other vectors (SPEC §2.1 `random`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """The registry of steering methods: name -> (config dataclass, class). Adding a method is one line here."""
+
 from __future__ import annotations
 
 from steerlab.methods.ablate import AblateConfig, AblateMethod
@@ -18,22 +19,25 @@ from steerlab.methods.random_dir import RandomConfig, RandomMethod
 from steerlab.methods.svd_delta import SVDDeltaConfig, SVDDeltaMethod
 from steerlab.registry import Registry
 
-METHODS = Registry("method", {
-    "mean": (MeanConfig, MeanMethod),
-    "pca": (PCAConfig, PCAMethod),
-    "random": (RandomConfig, RandomMethod),
-    "svd_delta": (SVDDeltaConfig, SVDDeltaMethod),
-    "prompt": (PromptConfig, PromptMethod),
-    "probe": (ProbeConfig, ProbeMethod),
-    "jacobian": (JacobianConfig, JacobianMethod),
-    "ablate": (AblateConfig, AblateMethod),
-    "control_vector": (ControlVectorConfig, ControlVectorMethod),
-    "ipissa": (IPissaConfig, IPissaMethod),
-    "lora": (LoRAConfig, LoRAMethod),
-    "dora": (DoRAConfig, DoRAMethod),
-    "pissa": (PiSSAConfig, PiSSAMethod),
-    "oft": (OFTAdapterConfig, OFTMethod),
-})
+METHODS = Registry(
+    "method",
+    {
+        "mean": (MeanConfig, MeanMethod),
+        "pca": (PCAConfig, PCAMethod),
+        "random": (RandomConfig, RandomMethod),
+        "svd_delta": (SVDDeltaConfig, SVDDeltaMethod),
+        "prompt": (PromptConfig, PromptMethod),
+        "probe": (ProbeConfig, ProbeMethod),
+        "jacobian": (JacobianConfig, JacobianMethod),
+        "ablate": (AblateConfig, AblateMethod),
+        "control_vector": (ControlVectorConfig, ControlVectorMethod),
+        "ipissa": (IPissaConfig, IPissaMethod),
+        "lora": (LoRAConfig, LoRAMethod),
+        "dora": (DoRAConfig, DoRAMethod),
+        "pissa": (PiSSAConfig, PiSSAMethod),
+        "oft": (OFTAdapterConfig, OFTMethod),
+    },
+)
 
 
 def build(cfg) -> Method:

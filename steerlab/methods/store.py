@@ -1,4 +1,5 @@
 """Save a fitted method to a folder and load it back: `tensors.safetensors` + `method.json`."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,15 @@ def save(method: Method, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_file(method.tensors(), folder / "tensors.safetensors")
-    info = {"name": method.name, "config": OmegaConf.to_container(method.cfg, resolve=True, enum_to_str=True), "sign": method.sign,
-            "scale": method.scale, "placement": asdict(method.placement) if method.placement else None,
-            "state": {k: getattr(method, k) for k in method.saved}, "meta": method.meta}
+    info = {
+        "name": method.name,
+        "config": OmegaConf.to_container(method.cfg, resolve=True, enum_to_str=True),
+        "sign": method.sign,
+        "scale": method.scale,
+        "placement": asdict(method.placement) if method.placement else None,
+        "state": {k: getattr(method, k) for k in method.saved},
+        "meta": method.meta,
+    }
     (folder / "method.json").write_text(json.dumps(info, indent=2, default=str))
     return folder
 
@@ -68,5 +75,5 @@ def placement(info: dict) -> Placement | None:
 
 def _int_keys(meta: dict) -> dict:
     """JSON turns int dict keys into strings; turn per-layer dicts back."""
-    fix = lambda d: {int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k: v for k, v in d.items()}  # noqa: E731
+    fix = lambda d: {int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k: v for k, v in d.items()}
     return {k: fix(v) if isinstance(v, dict) else v for k, v in meta.items()}

@@ -1,4 +1,5 @@
 """Weight-space vector (SPEC §2.1 `svd_delta`): shift a module's singular-value coordinates by the mean contrast."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -31,6 +32,11 @@ def svd_basis(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def delta_out(x: torch.Tensor, u: torch.Tensor, v: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     """((x @ V) * δ) @ U^T — input-dependent, any output width."""
     return ((x.float() @ v) * delta) @ u.T
+
+
+def _delta_hook(u: torch.Tensor, v: torch.Tensor, d: torch.Tensor, coeff: float):
+    """The output hook's addend: coeff · delta_out(x), in the output's dtype."""
+    return lambda x, y: (coeff * delta_out(x, u, v, d)).to(y.dtype)
 
 
 class SVDDeltaMethod(Method):
@@ -77,7 +83,7 @@ class SVDDeltaMethod(Method):
         for key, mod in targets.items():
             u, v = (t.to(mod.weight.device) for t in self._basis(key, mod))
             d = self.deltas[key].to(mod.weight.device)
-            fns[key] = (lambda u, v, d: lambda x, y: (coeff * delta_out(x, u, v, d)).to(y.dtype))(u, v, d)
+            fns[key] = _delta_hook(u, v, d, coeff)
         with add_to_outputs(model, targets, fns):
             yield
 

@@ -1,5 +1,6 @@
 """Base of trained adapters: `fit` attaches a fresh adapter, steerlab.train trains it (steerlab.fitting runs both), steer by
 setting coeff at run time."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -21,8 +22,10 @@ class TrainedMethod(Method):
     """Subclasses implement attach / trainable / set_coeff / merge; the rest (fit, apply, save, load) is shared."""
 
     is_trained = True
-    cannot_export = ("it is a trained weight adapter, not a residual vector: fold it into the weights with "
-                     "steerlab.api.merge(model, method, coeff) and save the model instead")
+    cannot_export = (
+        "it is a trained weight adapter, not a residual vector: fold it into the weights with "
+        "steerlab.api.merge(model, method, coeff) and save the model instead"
+    )
 
     def __init__(self, cfg):
         super().__init__(cfg)

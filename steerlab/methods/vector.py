@@ -1,4 +1,5 @@
 """Steering vectors as values with arithmetic (v * 2, -v, v1 + v2), and the base class of vector methods."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -1,4 +1,5 @@
 """Readable outputs of one run: the metric tables (console + report.md, one per task) and the dose-response plots."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,22 @@ from rich.table import Table  # noqa: E402
 
 from steerlab.plots import saved  # noqa: E402
 
-HEADLINE = ["S(-1)", "S(+0)", "S(+1)", "effect", "rho", "delta_nll", "gain", "gain_ci_low", "gain_ci_high", "t", "p", "side_effects", "n_items", "coverage"]
+HEADLINE = [
+    "S(-1)",
+    "S(+0)",
+    "S(+1)",
+    "effect",
+    "rho",
+    "delta_nll",
+    "gain",
+    "gain_ci_low",
+    "gain_ci_high",
+    "t",
+    "p",
+    "side_effects",
+    "n_items",
+    "coverage",
+]
 
 
 def fmt(v) -> str:
@@ -48,15 +64,26 @@ def markdown(frame: pd.DataFrame) -> str:
 
 def task_section(task, summary: dict, table: pd.DataFrame, plot: str, objective: bool = False) -> list[str]:
     """report.md lines for one task: what it measures, headline metrics, its own table, the dose-response plot."""
-    val = f"val Gain {fmt(summary.get('val_gain', float('nan')))} on {summary['n_val']} validation {task.unit}s (val_fraction {task.val_fraction})"
+    val = (
+        f"val Gain {fmt(summary.get('val_gain', float('nan')))} on {summary['n_val']} "
+        f"validation {task.unit}s (val_fraction {task.val_fraction})"
+    )
     return [
-        f"## {task.name}", "", task.describe(), "", f"**{conclusion(task, summary)}**", "",
+        f"## {task.name}",
+        "",
+        task.describe(),
+        "",
+        f"**{conclusion(task, summary)}**",
+        "",
         f"n = {summary['n_items']} scored items of {summary['n_test']} reported {task.unit}s, coverage {fmt(summary['coverage'])}, "
         f"Gain {fmt(summary['gain'])} (95% CI {fmt(summary['gain_ci_low'])} to {fmt(summary['gain_ci_high'])}); "
-        f"{val}{' — the value launch.py returns' if objective else ''}.", "",
-        markdown(pd.DataFrame([headline_row(summary, task.headline)])), "",
+        f"{val}{' — the value launch.py returns' if objective else ''}.",
+        "",
+        markdown(pd.DataFrame([headline_row(summary, task.headline)])),
+        "",
         *([markdown(table), ""] if len(table) else []),
-        f"![dose-response]({plot})", "",
+        f"![dose-response]({plot})",
+        "",
     ]
 
 
@@ -69,15 +96,19 @@ def conclusion(task, s: dict) -> str:
         return f"Steering moves {task.name} in the intended direction: the Gain 95% CI ({fmt(lo)} to {fmt(hi)}) excludes 0."
     if hi < 0:
         return f"Steering moves {task.name} against the intended direction: the Gain 95% CI ({fmt(lo)} to {fmt(hi)}) is below 0."
-    return (f"No measurable effect on {task.name}: the Gain 95% CI ({fmt(lo)} to {fmt(hi)}) includes 0 "
-            f"(Effect {fmt(s['effect'])}, per-item slope p = {fmt(s['p'])}).")
+    return (
+        f"No measurable effect on {task.name}: the Gain 95% CI ({fmt(lo)} to {fmt(hi)}) includes 0 "
+        f"(Effect {fmt(s['effect'])}, per-item slope p = {fmt(s['p'])})."
+    )
 
 
-DEFINITIONS = ("How to read the tables: S(c) is the mean target-oriented score at coefficient c; Effect = (S(+1) − S(−1))/2; "
-               "rho is the Spearman correlation between c and each item's centred scores (the monotonicity gate); ΔNLL is the "
-               "largest rise in NLL at c = ±1 over c = 0; Gain = 100 · Effect · max(0, rho) / (1 + ΔNLL); t and p test the per-item "
-               "slopes (y(+1) − y(−1))/2 against 0 (one value per item). The Gain CI is a percentile bootstrap over items; it is wide "
-               "when rho is near 0, because resampling flips rho's sign and the gate then sets Gain to 0 or lets Effect through.")
+DEFINITIONS = (
+    "How to read the tables: S(c) is the mean target-oriented score at coefficient c; Effect = (S(+1) − S(−1))/2; "
+    "rho is the Spearman correlation between c and each item's centred scores (the monotonicity gate); ΔNLL is the "
+    "largest rise in NLL at c = ±1 over c = 0; Gain = 100 · Effect · max(0, rho) / (1 + ΔNLL); t and p test the per-item "
+    "slopes (y(+1) − y(−1))/2 against 0 (one value per item). The Gain CI is a percentile bootstrap over items; it is wide "
+    "when rho is near 0, because resampling flips rho's sign and the gate then sets Gain to 0 or lets Effect through."
+)
 
 
 def write_report(folder: Path, title: str, notes: list[str], sections: list[str], extra: list[str] = ()) -> Path:
@@ -119,7 +150,9 @@ def effect_vs_kl(curve: pd.DataFrame, path: Path, title: str, y_label: str) -> P
     ax.plot(curve["kl"], curve["effect"], color="C0", lw=1)
     for ok, marker in ((True, "o"), (False, "x")):
         part = curve[curve["coherent"] == ok]
-        ax.scatter(part["kl"], part["effect"], marker=marker, color="C0" if ok else "C3", label="coherent" if ok else "incoherent", zorder=3)
+        ax.scatter(
+            part["kl"], part["effect"], marker=marker, color="C0" if ok else "C3", label="coherent" if ok else "incoherent", zorder=3
+        )
     for r in curve.itertuples():
         ax.annotate(f"±{r.m:g}", (r.kl, r.effect), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.axhline(0, color="grey", lw=0.5)

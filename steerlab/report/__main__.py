@@ -1,4 +1,5 @@
 """`python -m steerlab.report <sweep_dir> [--wandb]`: aggregate a multirun folder into steerlab's sweep report."""
+
 import argparse
 import sys
 

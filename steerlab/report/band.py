@@ -5,12 +5,12 @@ metric is mean ± 2 sd over the `random` cells of that context (one per seed; at
 *clears* the band when the lower end of its Gain CI lies above the band's upper edge.
 
 The **cone** test (SPEC §9) reads the same random cells as a null distribution of the signed Effect: a setting's
-empirical p-value is p = (1 + #{random directions whose Effect ≥ the setting's}) / (N + 1) for each seed; for the
-mean Effect over a setting's n seeds, the null is the means of every n of the N directions (drawn without
-replacement: all subsets, or 20 000 seeded random ones when there are more); the verdict reads that p and is `beats random` (p < 0.05), `wrong way` (p > 0.95) or
-`indistinguishable`. With N directions p cannot fall below 1 / (N + 1): a cone of fewer than 20 can never say
-`beats random` at 0.05. Gain is not read.
-"""
+empirical p-value is p = (1 + #{random directions whose Effect ≥ the setting's}) / (N + 1) for each seed; for the mean
+Effect over a setting's n seeds, the null is the means of every n of the N directions (drawn without replacement: all
+subsets, or 20 000 seeded random ones when there are more); the verdict reads that p and is `beats random` (p < 0.05),
+`wrong way` (p > 0.95) or `indistinguishable`. With N directions p cannot fall below 1 / (N + 1): a cone of fewer than
+20 can never say `beats random` at 0.05. Gain is not read."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -137,8 +137,11 @@ def mark(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str]) -> pd.DataFr
             verdicts.append("(null)")
         else:
             verdicts.append("yes" if float(row["ci_low"]) > band.high["gain"] else "NO")
-    return mark_cone(table.assign(band_gain_high=highs, band_effect_low=effect_lows, band_effect_high=effect_highs, band_n=ns,
-                                  clears_band=verdicts), frame, keys)
+    return mark_cone(
+        table.assign(band_gain_high=highs, band_effect_low=effect_lows, band_effect_high=effect_highs, band_n=ns, clears_band=verdicts),
+        frame,
+        keys,
+    )
 
 
 def only(found: dict[tuple, Band]) -> Band | None:
@@ -155,5 +158,11 @@ def draw_sband(ax, band: Band | None, s_cols: list[str]) -> None:
     """The random band of S(c) at each coefficient, as a shaded area."""
     if band is not None and s_cols:
         xs = [float(c[2:-1]) for c in s_cols]
-        ax.fill_between(xs, [band.low[c] for c in s_cols], [band.high[c] for c in s_cols], color="grey", alpha=0.2,
-                        label=f"random band ({band.n} seeds, ±2 sd)")
+        ax.fill_between(
+            xs,
+            [band.low[c] for c in s_cols],
+            [band.high[c] for c in s_cols],
+            color="grey",
+            alpha=0.2,
+            label=f"random band ({band.n} seeds, ±2 sd)",
+        )

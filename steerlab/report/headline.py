@@ -6,6 +6,7 @@ which methods random directions cannot be told apart from).
 of the README between the two HEADLINE markers and copies the Pareto and Gain plots under `docs/headline/`.
 Nothing in that part is written by hand.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,13 +55,22 @@ def expected_cells(sweep_dir: Path) -> pd.DataFrame:
     for g in [params, *grids]:
         for k, v in g.items():
             listed.setdefault(k, set()).update(v.split(","))
-    overrides = [o for o in cfg.hydra.overrides.task
-                 if not (o.partition("=")[0] in listed and set(o.partition("=")[2].split(",")) <= listed[o.partition("=")[0]])]
+    overrides = [
+        o
+        for o in cfg.hydra.overrides.task
+        if not (o.partition("=")[0] in listed and set(o.partition("=")[2].split(",")) <= listed[o.partition("=")[0]])
+    ]
     rows = []
     for cell in expand(params, grids, overrides):
         kv = dict(o.split("=", 1) for o in cell)
-        rows.append({"model": kv.get("model", str(cfg.model.name)), "data": kv.get("data", DEFAULT_DATA), "adapter": kv.get("adapter", str(cfg.adapter.name)),
-                     "seed": kv.get("seed", "0")})
+        rows.append(
+            {
+                "model": kv.get("model", str(cfg.model.name)),
+                "data": kv.get("data", DEFAULT_DATA),
+                "adapter": kv.get("adapter", str(cfg.adapter.name)),
+                "seed": kv.get("seed", "0"),
+            }
+        )
     return pd.DataFrame(rows).drop_duplicates()
 
 
@@ -84,7 +94,10 @@ def interval(row: pd.Series) -> str:
 
 def compare(a: pd.Series, b: pd.Series) -> str:
     """`a` against `b` on Gain, by their 95% CIs (a conservative test: overlapping CIs are called indistinguishable)."""
-    head = f"{a['method']} Gain {pm(a['gain_mean'], a['gain_sd'])} (95% CI {interval(a)}) vs {b['method']} {pm(b['gain_mean'], b['gain_sd'])} (CI {interval(b)})"
+    head = (
+        f"{a['method']} Gain {pm(a['gain_mean'], a['gain_sd'])} (95% CI {interval(a)}) "
+        f"vs {b['method']} {pm(b['gain_mean'], b['gain_sd'])} (CI {interval(b)})"
+    )
     if float(a["ci_low"]) > float(b["ci_high"]):
         return f"**{a['method']} beats {b['method']}**: {head}."
     if float(a["ci_high"]) < float(b["ci_low"]):
@@ -100,8 +113,11 @@ def verdicts(table: pd.DataFrame) -> list[str]:
     out = cone_words(table, methods) + ladder_words(methods)
     best = methods.iloc[0]
     tail = "; its CI includes 0." if float(best["ci_low"]) <= 0 else "."
-    out.append(f"Best by mean Gain (a column, not the verdict): {best['method']}, {pm(best['gain_mean'], best['gain_sd'])} (95% CI {interval(best)}, "
-               f"{int(best['n'])} seed{'s' if best['n'] > 1 else ''}){tail}")
+    out.append(
+        f"Best by mean Gain (a column, not the verdict): {best['method']}, "
+        f"{pm(best['gain_mean'], best['gain_sd'])} (95% CI {interval(best)}, "
+        f"{int(best['n'])} seed{'s' if best['n'] > 1 else ''}){tail}"
+    )
     by = {r["method"]: r for _, r in table.iterrows()}
     if TRAINED in by:
         out += [compare(by[TRAINED], by[p]) for p in PEERS if p in by]
@@ -120,27 +136,38 @@ def cone_words(table: pd.DataFrame, methods: pd.DataFrame) -> list[str]:
     n = int(methods["cone_n"].max()) if "cone_n" in methods and methods["cone_n"].notna().any() else 0
     if n < 2:
         return ["No random cone yet (it needs finished random directions in the same sweep)."]
-    groups = {v: [p_text(r) for _, r in methods.iterrows() if r["vs_random"] == v] for v in ("beats random", "wrong way", "indistinguishable")}
+    groups = {
+        v: [p_text(r) for _, r in methods.iterrows() if r["vs_random"] == v] for v in ("beats random", "wrong way", "indistinguishable")
+    }
     r = null.iloc[0] if len(null) else None
     spread = f" Random directions' Effect: {pm(r['effect_mean'], r['effect_sd'])}." if r is not None else ""
     small = f" (with {n} directions p cannot go below {1 / (n + 1):.3g})" if n < 20 else ""
-    return [f"Against a cone of {n} random directions at the same KL budget{small}, p on the mean Effect over seeds:{spread}",
-            f"**Beat random (p < 0.05):** {'; '.join(groups['beats random']) or 'none'}.",
-            f"**Move the eval the wrong way (p > 0.95):** {'; '.join(groups['wrong way']) or 'none'}.",
-            f"Indistinguishable from random: {'; '.join(groups['indistinguishable']) or 'none'}."]
+    return [
+        f"Against a cone of {n} random directions at the same KL budget{small}, p on the mean Effect over seeds:{spread}",
+        f"**Beat random (p < 0.05):** {'; '.join(groups['beats random']) or 'none'}.",
+        f"**Move the eval the wrong way (p > 0.95):** {'; '.join(groups['wrong way']) or 'none'}.",
+        f"Indistinguishable from random: {'; '.join(groups['indistinguishable']) or 'none'}.",
+    ]
 
 
 def ladder_words(methods: pd.DataFrame) -> list[str]:
     """Where each method stops being coherent along the ladder, its Effect there, and its anti-steerable share."""
     if "max_dose_mean" not in methods or not any(c.startswith("kl(") for c in methods.columns):  # a sweep without a ladder
         return []
-    parts = [f"{r['method']} |c| ≤ {fmt(float(r['max_dose_mean']))} (KL {fmt(float(r['max_dose_kl_mean']))}, Effect there "
-             f"{fmt(float(r['effect_at_max_dose_mean']))})" for _, r in methods.iterrows() if np.isfinite(float(r["max_dose_mean"]))]
+    parts = [
+        f"{r['method']} |c| ≤ {fmt(float(r['max_dose_mean']))} (KL {fmt(float(r['max_dose_kl_mean']))}, Effect there "
+        f"{fmt(float(r['effect_at_max_dose_mean']))})"
+        for _, r in methods.iterrows()
+        if np.isfinite(float(r["max_dose_mean"]))
+    ]
     broken = [r["method"] for _, r in methods.iterrows() if not np.isfinite(float(r["max_dose_mean"]))]
     anti = ", ".join(f"{r['method']} {fmt(float(r['anti_steerable_mean']))}" for _, r in methods.iterrows())
-    return [f"Largest coherent dose (mean over seeds): {'; '.join(parts) or 'none'}"
-            + (f"; incoherent already at the smallest rung: {', '.join(broken)}" if broken else "") + ".",
-            f"Anti-steerable share (items whose slope over the ladder is against the calibrated sign): {anti}."]
+    return [
+        f"Largest coherent dose (mean over seeds): {'; '.join(parts) or 'none'}"
+        + (f"; incoherent already at the smallest rung: {', '.join(broken)}" if broken else "")
+        + ".",
+        f"Anti-steerable share (items whose slope over the ladder is against the calibrated sign): {anti}.",
+    ]
 
 
 def control_line(model: str, table: pd.DataFrame) -> str:
@@ -152,10 +179,14 @@ def control_line(model: str, table: pd.DataFrame) -> str:
     shown = "; ".join(p_text(r) for _, r in part.iterrows())
     n = int(part["cone_n"].max())
     if len(passed):
-        return (f"**Positive control on {model}: passed** — {', '.join(passed['method'])} beat{'s' if len(passed) == 1 else ''} a cone of {n} "
-                f"random directions on sentiment ({shown}). The comparison can see a steering effect on this model.")
-    return (f"**Positive control on {model}: FAILED** — neither mean difference nor PCA beats a cone of {n} random directions on sentiment "
-            f"({shown}). A null on the honesty evals of this model says little: the instrument did not see an effect known to exist.")
+        return (
+            f"**Positive control on {model}: passed** — {', '.join(passed['method'])} beat{'s' if len(passed) == 1 else ''} a cone of {n} "
+            f"random directions on sentiment ({shown}). The comparison can see a steering effect on this model."
+        )
+    return (
+        f"**Positive control on {model}: FAILED** — neither mean difference nor PCA beats a cone of {n} random directions on sentiment "
+        f"({shown}). A null on the honesty evals of this model says little: the instrument did not see an effect known to exist."
+    )
 
 
 def off_budget(table: pd.DataFrame, tolerance: float = 0.25, lopsided: float = 0.5) -> list[str]:
@@ -170,10 +201,20 @@ def off_budget(table: pd.DataFrame, tolerance: float = 0.25, lopsided: float = 0
         return []
 
     def names(rows) -> str:
-        return ", ".join(f"{r['method']} (+{fmt(float(r['kl_plus_mean']))} / −{fmt(float(r['kl_minus_mean']))}"
-                         + ("" if r["kl_plus_is_larger_mean"] in (0, 1) else
-                            f"; per seed the larger {fmt(float(r['kl_larger_mean']))}, the smaller {fmt(float(r['kl_smaller_mean']))}, on either sign")
-                         + ")" for r in rows)
+        return ", ".join(
+            f"{r['method']} (+{fmt(float(r['kl_plus_mean']))} / −{fmt(float(r['kl_minus_mean']))}"
+            + (
+                ""
+                if r["kl_plus_is_larger_mean"] in (0, 1)
+                else (
+                    f"; per seed the larger {fmt(float(r['kl_larger_mean']))}, the "
+                    f"smaller {fmt(float(r['kl_smaller_mean']))}, on either sign"
+                )
+            )
+            + ")"
+            for r in rows
+        )
+
     rows = [r for _, r in table.iterrows()]
     is_off = [abs(r["kl_larger_mean"] / target - 1) > tolerance for r in rows]
     off = [r for r, o in zip(rows, is_off) if o]
@@ -182,12 +223,17 @@ def off_budget(table: pd.DataFrame, tolerance: float = 0.25, lopsided: float = 0
         out = [f"Every method reached the KL budget (the larger of KL(+1), KL(−1) = {fmt(target)} nats/token) within {tolerance:.0%}."]
     else:
         edge = [r["method"] for r in off if r.get("bracket_hits", 0) > 0]
-        out = [f"Not at equal cost — the larger of KL(+1), KL(−1) is more than {tolerance:.0%} away from the {fmt(target)} target: {names(off)}. "
-               "A persona prompt has no dose to scale, so its KL is what it is"
-               + (f"; {', '.join(edge)} hit the edge of the strength search." if edge else ".")]
+        out = [
+            "Not at equal cost — the larger of KL(+1), KL(−1) is more than "
+            f"{tolerance:.0%} away from the {fmt(target)} target: {names(off)}. "
+            "A persona prompt has no dose to scale, so its KL is what it is"
+            + (f"; {', '.join(edge)} hit the edge of the strength search." if edge else ".")
+        ]
     if one_sided:
-        out.append(f"At the budget on one sign only — the other sign's KL is under {lopsided:.0%} of it: {names(one_sided)}. "
-                   "Their c = ±1 are equally far in budget terms but not in how much they change the model.")
+        out.append(
+            f"At the budget on one sign only — the other sign's KL is under {lopsided:.0%} of it: {names(one_sided)}. "
+            "Their c = ±1 are equally far in budget terms but not in how much they change the model."
+        )
     return out
 
 
@@ -197,8 +243,10 @@ def low_coverage(table: pd.DataFrame, floor: float = 0.8) -> list[str]:
     if not low:
         return []
     names = ", ".join(f"{r['method']} ({fmt(float(r['coverage_mean']))}, {float(r['n_items_mean']):.0f} items)" for r in low)
-    return [f"Low coverage — scored on less than {floor:.0%} of the items, because the model puts too little probability on the "
-            f"answer tokens (below the task's `pmass_min`): {names}. Their Gain rests on the items the model can answer at all."]
+    return [
+        f"Low coverage — scored on less than {floor:.0%} of the items, because the model puts too little probability on the "
+        f"answer tokens (below the task's `pmass_min`): {names}. Their Gain rests on the items the model can answer at all."
+    ]
 
 
 def effect_direction(table: pd.DataFrame) -> list[str]:
@@ -216,38 +264,61 @@ def effect_direction(table: pd.DataFrame) -> list[str]:
     edges = tuple(banded.iloc[0]) if len(banded) else None  # one section, one context: one band
 
     def names(mask) -> str:
-        return ", ".join(f"{r['method']} ({fmt(float(r['effect_mean']))}, CI {fmt(float(lo))} to {fmt(float(hi))}"
-                         + ("" if edges is None else "; outside" if not edges[0] <= r["effect_mean"] <= edges[1] else "; inside") + ")"
-                         for (_, r), lo, hi in zip(rows[mask].iterrows(), low[mask], high[mask]))
-    band = "" if edges is None else f" Random directions' Effect band (mean ± 2 sd): {fmt(float(edges[0]))} to {fmt(float(edges[1]))}; inside/outside it is marked."
+        return ", ".join(
+            f"{r['method']} ({fmt(float(r['effect_mean']))}, CI {fmt(float(lo))} to {fmt(float(hi))}"
+            + ("" if edges is None else "; outside" if not edges[0] <= r["effect_mean"] <= edges[1] else "; inside")
+            + ")"
+            for (_, r), lo, hi in zip(rows[mask].iterrows(), low[mask], high[mask])
+        )
+
+    band = (
+        ""
+        if edges is None
+        else (
+            f" Random directions' Effect band (mean ± 2 sd): {fmt(float(edges[0]))} to {fmt(float(edges[1]))}; inside/outside it is marked."
+        )
+    )
     out = []
     if (low > 0).any():
-        out.append(f"Effect reliably above 0 (t 95% CI over seeds): {names(low > 0)} — toward the pole calibrated on the training pairs.{band}")
+        out.append(
+            f"Effect reliably above 0 (t 95% CI over seeds): {names(low > 0)} — toward the pole calibrated on the training pairs.{band}"
+        )
     if (high < 0).any():
-        out.append(f"**Effect reliably below 0** (t 95% CI over seeds): {names(high < 0)} — calibrated on the training pairs, "
-                   f"these move this eval the other way, which Gain (gated by ρ > 0) shows as 0.{band}")
+        out.append(
+            f"**Effect reliably below 0** (t 95% CI over seeds): {names(high < 0)} — calibrated on the training pairs, "
+            f"these move this eval the other way, which Gain (gated by ρ > 0) shows as 0.{band}"
+        )
     return out
 
 
 def section_table(table: pd.DataFrame) -> str:
     mc1 = "MC1(+1)" in table and table["MC1(+1)"].notna().any()
-    rows = pd.DataFrame({
-        "method": table["method"],
-        "seeds": table["n"].astype(int),
-        "Gain": [pm(m, s) for m, s in zip(table["gain_mean"], table["gain_sd"])],
-        "Gain 95% CI": [interval(r) for _, r in table.iterrows()],
-        "Effect": [pm(m, s) for m, s in zip(table["effect_mean"], table["effect_sd"])],
-        "ΔNLL": [pm(m, s) for m, s in zip(table["delta_nll_mean"], table["delta_nll_sd"])],
-        **({"MC1 (−1 / 0 / +1)": [" / ".join(fmt(float(r[f"MC1({c})"])) for c in ("-1", "+0", "+1")) for _, r in table.iterrows()]} if mc1 else {}),
-        "KL reached (+/−)": [f"{fmt(float(p))} / {fmt(float(m))}" for p, m in zip(table["kl_plus_mean"], table["kl_minus_mean"])],
-        "items": table["n_items_mean"].map(lambda v: fmt(float(v))),
-        "coverage": table["coverage_mean"].map(lambda v: fmt(float(v))),
-        "p vs cone (N)": [f"{fmt(float(p))} ({int(n)})" if n and np.isfinite(float(p)) else "—" for p, n in zip(table["cone_p"], table["cone_n"].fillna(0))],
-        "verdict": table["vs_random"],
-        "anti-steerable": [pm(m, s) for m, s in zip(table["anti_steerable_mean"], table["anti_steerable_sd"])],
-        "coherent to |c|": [pm(m, s) for m, s in zip(table["max_dose_mean"], table["max_dose_sd"])],
-        "Effect there": [pm(m, s) for m, s in zip(table["effect_at_max_dose_mean"], table["effect_at_max_dose_sd"])],
-    })
+    rows = pd.DataFrame(
+        {
+            "method": table["method"],
+            "seeds": table["n"].astype(int),
+            "Gain": [pm(m, s) for m, s in zip(table["gain_mean"], table["gain_sd"])],
+            "Gain 95% CI": [interval(r) for _, r in table.iterrows()],
+            "Effect": [pm(m, s) for m, s in zip(table["effect_mean"], table["effect_sd"])],
+            "ΔNLL": [pm(m, s) for m, s in zip(table["delta_nll_mean"], table["delta_nll_sd"])],
+            **(
+                {"MC1 (−1 / 0 / +1)": [" / ".join(fmt(float(r[f"MC1({c})"])) for c in ("-1", "+0", "+1")) for _, r in table.iterrows()]}
+                if mc1
+                else {}
+            ),
+            "KL reached (+/−)": [f"{fmt(float(p))} / {fmt(float(m))}" for p, m in zip(table["kl_plus_mean"], table["kl_minus_mean"])],
+            "items": table["n_items_mean"].map(lambda v: fmt(float(v))),
+            "coverage": table["coverage_mean"].map(lambda v: fmt(float(v))),
+            "p vs cone (N)": [
+                f"{fmt(float(p))} ({int(n)})" if n and np.isfinite(float(p)) else "—"
+                for p, n in zip(table["cone_p"], table["cone_n"].fillna(0))
+            ],
+            "verdict": table["vs_random"],
+            "anti-steerable": [pm(m, s) for m, s in zip(table["anti_steerable_mean"], table["anti_steerable_sd"])],
+            "coherent to |c|": [pm(m, s) for m, s in zip(table["max_dose_mean"], table["max_dose_sd"])],
+            "Effect there": [pm(m, s) for m, s in zip(table["effect_at_max_dose_mean"], table["effect_at_max_dose_sd"])],
+        }
+    )
     return rows.to_markdown(index=False)
 
 
@@ -262,16 +333,24 @@ def render(sweep_dir: Path, docs: Path, readme_dir: Path) -> str:
         table["model"] = "(default model)"
     docs.mkdir(parents=True, exist_ok=True)
     rel = Path(os.path.relpath(docs.resolve(), readme_dir.resolve()))
-    lines = [START, "", f"Generated from the sweep `{sweep_dir.parent.name}/{sweep_dir.name}` "
-             f"({report.n_cells} cells; `python -m steerlab.report.headline`). Every method is calibrated to the same KL budget "
-             f"(iso-KL, `strength.target` = {target_of(table)} nats/token) on training prompts; Gain, Effect, ΔNLL and MC1 are on the held-out "
-             "test items; mean ± sd over seeds, never best-of-N. A CI is a t interval over seeds (bootstrap over items for a "
-             "single seed). Nothing was tuned: every method runs its defaults.", ""]
+    lines = [
+        START,
+        "",
+        f"Generated from the sweep `{sweep_dir.parent.name}/{sweep_dir.name}` "
+        f"({report.n_cells} cells; `python -m steerlab.report.headline`). Every method is calibrated to the same KL budget "
+        f"(iso-KL, `strength.target` = {target_of(table)} nats/token) on training prompts; Gain, Effect, ΔNLL and MC1 are on the held-out "
+        "test items; mean ± sd over seeds, never best-of-N. A CI is a t interval over seeds (bootstrap over items for a "
+        "single seed). Nothing was tuned: every method runs its defaults.",
+        "",
+    ]
     missing = missing_cells(sweep_dir)
     if len(missing):
-        lines += [f"**Not finished yet: {len(missing)} of {len(expected_cells(sweep_dir))} cells** — "
-                  + "; ".join(f"{m}: {', '.join(sorted(set(g['adapter'])))}" for m, g in missing.groupby("model", sort=False))
-                  + ". Run `just sweep headline` again to resume; finished cells are reused.", ""]
+        lines += [
+            f"**Not finished yet: {len(missing)} of {len(expected_cells(sweep_dir))} cells** — "
+            + "; ".join(f"{m}: {', '.join(sorted(set(g['adapter'])))}" for m, g in missing.groupby("model", sort=False))
+            + ". Run `just sweep headline` again to resume; finished cells are reused.",
+            "",
+        ]
     for model, by_model in table.groupby("model", sort=False):
         lines += [f"### {model}", "", control_line(model, by_model), ""]
         for task, part in by_model.groupby("task", sort=False):

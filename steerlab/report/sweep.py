@@ -5,6 +5,7 @@ Every cell folder of a multirun holds `status.json` (computed | reused | failed)
 the best seed), with a 95% CI that is Student-t over seeds when there are two or more, and the run's own
 bootstrap CI over items when there is one.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,35 @@ from steerlab.report import fmt  # noqa: E402
 from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only  # noqa: E402
 from steerlab.reuse import load_json, read_status  # noqa: E402
 
-METRICS = ["gain", "effect", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "kl_target", "strength_scale",
-           "anti_steerable", "slope_sd", "max_dose", "max_dose_kl", "effect_at_max_dose",
-           "kl_larger", "kl_smaller", "kl_plus_is_larger"]  # the last three per cell, from kl_plus / kl_minus (see kl_sides)
-RUN_WIDE = ("kl_plus", "kl_minus", "kl_target", "strength_scale", "method", "strength_bracket_hit")  # summary keys shared by every task of a run
+METRICS = [
+    "gain",
+    "effect",
+    "rho",
+    "delta_nll",
+    "val_gain",
+    "n_items",
+    "coverage",
+    "kl_plus",
+    "kl_minus",
+    "kl_target",
+    "strength_scale",
+    "anti_steerable",
+    "slope_sd",
+    "max_dose",
+    "max_dose_kl",
+    "effect_at_max_dose",
+    "kl_larger",
+    "kl_smaller",
+    "kl_plus_is_larger",
+]  # the last three per cell, from kl_plus / kl_minus (see kl_sides)
+RUN_WIDE = (
+    "kl_plus",
+    "kl_minus",
+    "kl_target",
+    "strength_scale",
+    "method",
+    "strength_bracket_hit",
+)  # summary keys shared by every task of a run
 PER_COEFF = ("S(", "NLL(", "MC1(", "MC2(", "kl(", "coherent(")  # per-coefficient columns, averaged over seeds (ladder: KL, coherent share)
 
 
@@ -59,7 +85,7 @@ def task_rows(summary: dict) -> list[dict]:
     wide = {k: v for k, v in summary.items() if "/" not in k}
     if "tasks" not in summary:  # a run from before several evals per run: its metrics are unprefixed
         return [{"task": "eval", **wide}]
-    return [{**wide, "task": t, **{k[len(t) + 1:]: v for k, v in summary.items() if k.startswith(f"{t}/")}} for t in summary["tasks"]]
+    return [{**wide, "task": t, **{k[len(t) + 1 :]: v for k, v in summary.items() if k.startswith(f"{t}/")}} for t in summary["tasks"]]
 
 
 def cells(sweep_dir: Path) -> pd.DataFrame:
@@ -68,15 +94,28 @@ def cells(sweep_dir: Path) -> pd.DataFrame:
     for folder in sorted((p for p in sweep_dir.iterdir() if (p / "status.json").is_file()), key=lambda p: natural(p.name)):
         st = read_status(folder)
         overrides = parse_overrides(st.get("overrides", []))
-        row = {"cell": folder.name, "status": st["status"], "error": st.get("error"), "source": st.get("source"), "code": st.get("code"),
-               "setting": " ".join(f"{k}={v}" for k, v in sorted(overrides.items())), **overrides}
+        row = {
+            "cell": folder.name,
+            "status": st["status"],
+            "error": st.get("error"),
+            "source": st.get("source"),
+            "code": st.get("code"),
+            "setting": " ".join(f"{k}={v}" for k, v in sorted(overrides.items())),
+            **overrides,
+        }
         if not (folder / "summary.json").is_file():
             rows.append({**row, "task": None})
             continue
         for metrics in task_rows(load_json(folder / "summary.json")):
             keep = [*METRICS, "gain_ci_low", "gain_ci_high", "mc1_effect", *RUN_WIDE]
-            rows.append({**row, "task": metrics["task"], **{k: metrics.get(k) for k in keep},
-                         **{k: v for k, v in metrics.items() if k.startswith(PER_COEFF)}})
+            rows.append(
+                {
+                    **row,
+                    "task": metrics["task"],
+                    **{k: metrics.get(k) for k in keep},
+                    **{k: v for k, v in metrics.items() if k.startswith(PER_COEFF)},
+                }
+            )
     if not rows:
         raise ConfigError(f"{sweep_dir}: no cell folders with status.json (is this a steerlab multirun folder?)")
     frame = pd.DataFrame(rows)
@@ -90,8 +129,11 @@ def kl_sides(frame: pd.DataFrame) -> pd.DataFrame:
     Iso-KL binds the larger sign of each cell (SPEC §8), and which sign that is can differ between seeds, so the
     budget is judged on the mean of the per-cell larger KL, not on the larger of the per-sign means."""
     kl = frame[["kl_plus", "kl_minus"]].astype(float)
-    return frame.assign(kl_larger=kl.max(axis=1, skipna=False), kl_smaller=kl.min(axis=1, skipna=False),
-                        kl_plus_is_larger=(kl["kl_plus"] >= kl["kl_minus"]).astype(float).where(kl.notna().all(axis=1)))
+    return frame.assign(
+        kl_larger=kl.max(axis=1, skipna=False),
+        kl_smaller=kl.min(axis=1, skipna=False),
+        kl_plus_is_larger=(kl["kl_plus"] >= kl["kl_minus"]).astype(float).where(kl.notna().all(axis=1)),
+    )
 
 
 def distinct(frame: pd.DataFrame) -> pd.DataFrame:
@@ -118,18 +160,34 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     rows = []
     for label, g in done.groupby(group_keys, sort=False, dropna=False) if group_keys else [((), done)]:
         label = label if isinstance(label, tuple) else (label,)
-        row = dict(zip(group_keys, label), n=len(g), computed=int((g.status == "computed").sum()), reused=int((g.status == "reused").sum()),
-                   method="/".join(sorted(set(g["method"].dropna()))), bracket_hits=int(g["strength_bracket_hit"].fillna(False).astype(bool).sum()))
+        row = dict(
+            zip(group_keys, label),
+            n=len(g),
+            computed=int((g.status == "computed").sum()),
+            reused=int((g.status == "reused").sum()),
+            method="/".join(sorted(set(g["method"].dropna()))),
+            bracket_hits=int(g["strength_bracket_hit"].fillna(False).astype(bool).sum()),
+        )
         for m in METRICS:
             vals = g[m].astype(float) if m in g else pd.Series(np.nan, index=g.index)  # a run from before the metric existed
             row[f"{m}_mean"], row[f"{m}_sd"] = vals.mean(), vals.std(ddof=1) if len(vals) > 1 else float("nan")
         if len(g) > 1:
             half, effect_half = t_half(row["gain_sd"], len(g)), t_half(row["effect_sd"], len(g))
-            row.update(ci_low=row["gain_mean"] - half, ci_high=row["gain_mean"] + half, ci_kind="t over seeds",
-                       effect_ci_low=row["effect_mean"] - effect_half, effect_ci_high=row["effect_mean"] + effect_half)
+            row.update(
+                ci_low=row["gain_mean"] - half,
+                ci_high=row["gain_mean"] + half,
+                ci_kind="t over seeds",
+                effect_ci_low=row["effect_mean"] - effect_half,
+                effect_ci_high=row["effect_mean"] + effect_half,
+            )
         else:  # one seed: Gain's bootstrap over items; Effect has none
-            row.update(ci_low=g["gain_ci_low"].iloc[0], ci_high=g["gain_ci_high"].iloc[0], ci_kind="bootstrap over items",
-                       effect_ci_low=np.nan, effect_ci_high=np.nan)
+            row.update(
+                ci_low=g["gain_ci_low"].iloc[0],
+                ci_high=g["gain_ci_high"].iloc[0],
+                ci_kind="bootstrap over items",
+                effect_ci_low=np.nan,
+                effect_ci_high=np.nan,
+            )
         for c in [c for c in g.columns if c.startswith(PER_COEFF)]:
             row[c] = g[c].astype(float).mean()
         rows.append(row)
@@ -148,9 +206,21 @@ def pareto_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | N
     """Effect against ΔNLL per group (sd over seeds as bars); the Pareto front: no group has more effect for less ΔNLL."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     x, y = table["delta_nll_mean"].to_numpy(float), table["effect_mean"].to_numpy(float)
-    front = [i for i in range(len(table)) if not any((x[j] <= x[i]) and (y[j] >= y[i]) and (x[j] < x[i] or y[j] > y[i]) for j in range(len(table)))]
-    ax.errorbar(x, y, xerr=np.nan_to_num(table["delta_nll_sd"].to_numpy(float)), yerr=np.nan_to_num(table["effect_sd"].to_numpy(float)),
-                fmt="o", color="C0", alpha=0.6, capsize=3)
+    front = [
+        i
+        for i in range(len(table))
+        if not any((x[j] <= x[i]) and (y[j] >= y[i]) and (x[j] < x[i] or y[j] > y[i]) for j in range(len(table)))
+    ]
+    ax.errorbar(
+        x,
+        y,
+        xerr=np.nan_to_num(table["delta_nll_sd"].to_numpy(float)),
+        yerr=np.nan_to_num(table["effect_sd"].to_numpy(float)),
+        fmt="o",
+        color="C0",
+        alpha=0.6,
+        capsize=3,
+    )
     order = sorted(front, key=lambda i: x[i])
     ax.plot(x[order], y[order], "-o", color="C3", label="Pareto front")
     labels: dict[tuple[float, float], list[str]] = {}  # settings with the same result (reused cells) share one label
@@ -186,7 +256,7 @@ def ladder_curve(row, rungs: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """(KL(m), Effect(m)) of one row (a cell or a group's means) at rungs m: KL(m) = max(KL(+m), KL(−m)), Effect(m) = (S(+m) − S(−m))/2."""
     from steerlab.ladder import point
 
-    get = lambda key: float(row[key]) if key in row and pd.notna(row[key]) else np.nan  # noqa: E731
+    get = lambda key: float(row[key]) if key in row and pd.notna(row[key]) else np.nan
     points = np.array([point(get, m) for m in rungs]).reshape(-1, 2)
     return points[:, 0], points[:, 1]
 
@@ -213,8 +283,12 @@ def effect_kl_plot(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str], pa
             j = rungs.index(dose)
             ax.scatter([kl[j]], [eff[j]], s=120, facecolors="none", edgecolors=f"C{i % 10}")
     ax.axhline(0, color="grey", lw=0.5)
-    ax.set(xscale="log", xlabel="KL at ±m (nats/token, larger side)", ylabel="Effect(m) = (S(+m) − S(−m)) / 2",
-           title="Effect along the ladder (ring: largest coherent dose)")
+    ax.set(
+        xscale="log",
+        xlabel="KL at ±m (nats/token, larger side)",
+        ylabel="Effect(m) = (S(+m) − S(−m)) / 2",
+        title="Effect along the ladder (ring: largest coherent dose)",
+    )
     ax.legend(fontsize=7)
     return saved(fig, path)
 
@@ -244,29 +318,37 @@ def override_keys(sweep_dir: Path) -> list[str]:
 
 
 def table_markdown(table: pd.DataFrame, keys: list[str]) -> str:
-    shown = pd.DataFrame({
-        **{k: table[k] for k in keys if k != "seed"},
-        "n": table["n"],
-        "Gain": [pm(m, s) for m, s in zip(table["gain_mean"], table["gain_sd"])],
-        "Gain 95% CI": [f"{fmt(float(lo))} to {fmt(float(hi))} ({kind})" for lo, hi, kind in zip(table["ci_low"], table["ci_high"], table["ci_kind"])],
-        "Effect": [pm(m, s) for m, s in zip(table["effect_mean"], table["effect_sd"])],
-        "ΔNLL": [pm(m, s) for m, s in zip(table["delta_nll_mean"], table["delta_nll_sd"])],
-        "anti-steerable": [pm(m, s) for m, s in zip(table["anti_steerable_mean"], table["anti_steerable_sd"])],
-        "coherent to |c|": [pm(m, s) for m, s in zip(table["max_dose_mean"], table["max_dose_sd"])],
-        "Effect there": [pm(m, s) for m, s in zip(table["effect_at_max_dose_mean"], table["effect_at_max_dose_sd"])],
-        "val Gain": [pm(m, s) for m, s in zip(table["val_gain_mean"], table["val_gain_sd"])],
-        **({"MC1 (−1 / 0 / +1)": [" / ".join(fmt(float(r[f"MC1({c})"])) for c in ("-1", "+0", "+1")) for _, r in table.iterrows()]}
-           if "MC1(+1)" in table and table["MC1(+1)"].notna().any() else {}),
-        "items": table["n_items_mean"].map(lambda v: fmt(float(v))),
-        "coverage": table["coverage_mean"].map(lambda v: fmt(float(v))),
-        "KL reached (+/−)": [f"{fmt(float(p))} / {fmt(float(m))}" for p, m in zip(table["kl_plus_mean"], table["kl_minus_mean"])],
-        "edge hits": table["bracket_hits"],
-        "clears random band": table["clears_band"],
-        "p vs random cone (N)": [f"{fmt(float(p))} ({n})" if n else "—" for p, n in zip(table["cone_p"], table["cone_n"])],
-        "p per seed": table["cone_p_seeds"],
-        "verdict (cone)": table["vs_random"],
-        "computed/reused": [f"{c}/{r}" for c, r in zip(table["computed"], table["reused"])],
-    })
+    shown = pd.DataFrame(
+        {
+            **{k: table[k] for k in keys if k != "seed"},
+            "n": table["n"],
+            "Gain": [pm(m, s) for m, s in zip(table["gain_mean"], table["gain_sd"])],
+            "Gain 95% CI": [
+                f"{fmt(float(lo))} to {fmt(float(hi))} ({kind})"
+                for lo, hi, kind in zip(table["ci_low"], table["ci_high"], table["ci_kind"])
+            ],
+            "Effect": [pm(m, s) for m, s in zip(table["effect_mean"], table["effect_sd"])],
+            "ΔNLL": [pm(m, s) for m, s in zip(table["delta_nll_mean"], table["delta_nll_sd"])],
+            "anti-steerable": [pm(m, s) for m, s in zip(table["anti_steerable_mean"], table["anti_steerable_sd"])],
+            "coherent to |c|": [pm(m, s) for m, s in zip(table["max_dose_mean"], table["max_dose_sd"])],
+            "Effect there": [pm(m, s) for m, s in zip(table["effect_at_max_dose_mean"], table["effect_at_max_dose_sd"])],
+            "val Gain": [pm(m, s) for m, s in zip(table["val_gain_mean"], table["val_gain_sd"])],
+            **(
+                {"MC1 (−1 / 0 / +1)": [" / ".join(fmt(float(r[f"MC1({c})"])) for c in ("-1", "+0", "+1")) for _, r in table.iterrows()]}
+                if "MC1(+1)" in table and table["MC1(+1)"].notna().any()
+                else {}
+            ),
+            "items": table["n_items_mean"].map(lambda v: fmt(float(v))),
+            "coverage": table["coverage_mean"].map(lambda v: fmt(float(v))),
+            "KL reached (+/−)": [f"{fmt(float(p))} / {fmt(float(m))}" for p, m in zip(table["kl_plus_mean"], table["kl_minus_mean"])],
+            "edge hits": table["bracket_hits"],
+            "clears random band": table["clears_band"],
+            "p vs random cone (N)": [f"{fmt(float(p))} ({n})" if n else "—" for p, n in zip(table["cone_p"], table["cone_n"])],
+            "p per seed": table["cone_p_seeds"],
+            "verdict (cone)": table["vs_random"],
+            "computed/reused": [f"{c}/{r}" for c, r in zip(table["computed"], table["reused"])],
+        }
+    )
     return shown.to_markdown(index=False)
 
 
@@ -274,15 +356,19 @@ def band_text(table: pd.DataFrame, keys: list[str]) -> list[str]:
     """Plain words on the random band: which settings clear it and which do not."""
     if not table["clears_band"].isin(["yes", "NO"]).any():
         return ["No random band: run `adapter=random` with at least 2 seeds in the same sweep (e.g. `sweeps/baselines.yaml`)."]
-    names = lambda col, verdict: ", ".join(f"`{label_of(r, keys)}`" for _, r in table.iterrows() if r[col] == verdict) or "none"  # noqa: E731
+    names = lambda col, verdict: ", ".join(f"`{label_of(r, keys)}`" for _, r in table.iterrows() if r[col] == verdict) or "none"
     n = int(table["cone_n"].max())
     small = f" With {n} directions p cannot go below {1 / (n + 1):.3g}: run at least 20." if n < 20 else ""
-    return [f"**Random cone** ({n} random directions at the same KL budget): p = (1 + #directions with Effect ≥ the setting's) / "
-            f"(N + 1), on the mean Effect over seeds. Beats random (p < 0.05): {names('vs_random', 'beats random')}. Moves the eval "
-            f"the wrong way (p > 0.95): {names('vs_random', 'wrong way')}. Indistinguishable: {names('vs_random', 'indistinguishable')}.{small}",
-            "",
-            f"**Random band** (mean ± 2 sd over random seeds at the same KL budget): a setting clears it when the lower end of its "
-            f"Gain 95% CI is above the band's upper edge. Clears: {names('clears_band', 'yes')}. Does **not** clear: {names('clears_band', 'NO')}."]
+    return [
+        f"**Random cone** ({n} random directions at the same KL budget): p = (1 + #directions with Effect ≥ the setting's) / "
+        f"(N + 1), on the mean Effect over seeds. Beats random (p < 0.05): {names('vs_random', 'beats random')}. Moves the eval "
+        f"the wrong way (p > 0.95): {names('vs_random', 'wrong way')}. "
+        f"Indistinguishable: {names('vs_random', 'indistinguishable')}.{small}",
+        "",
+        f"**Random band** (mean ± 2 sd over random seeds at the same KL budget): a setting clears it when the lower end of its "
+        "Gain 95% CI is above the band's upper edge. Clears: "
+        f"{names('clears_band', 'yes')}. Does **not** clear: {names('clears_band', 'NO')}.",
+    ]
 
 
 SPLIT = ("model",)  # swept keys that get their own section: numbers of different models never share a table or plot
@@ -312,10 +398,23 @@ def task_section(frame: pd.DataFrame, keys: list[str], title: str, name: str, ou
         return text + ["No cell finished.", ""], [], table
     band = only(bands(frame, keys))
     names = {kind: f"{kind}_{name}.png" for kind in ("pareto", "dose_response", "gain", "effect_kl")}
-    plots = [pareto_plot(table, keys, out / names["pareto"], band), dose_plot(table, keys, out / names["dose_response"], band),
-             gain_plot(table, keys, out / names["gain"], band)]
-    text += [table_markdown(table, keys), "", *band_text(table, keys), "", f"![Pareto: Effect vs ΔNLL]({names['pareto']})", "",
-             f"![dose-response]({names['dose_response']})", "", f"![Gain vs the random band]({names['gain']})", ""]
+    plots = [
+        pareto_plot(table, keys, out / names["pareto"], band),
+        dose_plot(table, keys, out / names["dose_response"], band),
+        gain_plot(table, keys, out / names["gain"], band),
+    ]
+    text += [
+        table_markdown(table, keys),
+        "",
+        *band_text(table, keys),
+        "",
+        f"![Pareto: Effect vs ΔNLL]({names['pareto']})",
+        "",
+        f"![dose-response]({names['dose_response']})",
+        "",
+        f"![Gain vs the random band]({names['gain']})",
+        "",
+    ]
     if any(c.startswith("kl(") for c in table.columns):
         plots.append(effect_kl_plot(table, frame, keys, out / names["effect_kl"]))
         text += [f"![Effect vs KL over the random cone]({names['effect_kl']})", ""]
@@ -337,10 +436,17 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
     failed = [(sweep_dir / r.cell, r.error or "unknown error") for r in per_cell.itertuples() if r.status == "failed"]
     counts = per_cell["status"].value_counts().to_dict()
     parts = sections(distinct(frame), keys)
-    text = [f"# Sweep {sweep_dir.parent.name}/{sweep_dir.name}", "", f"`{sweep_dir}`: {len(per_cell)} cells — "
-            + ", ".join(f"{n} {s}" for s, n in counts.items()) + f". Grouped by {', '.join(k for k in keys if k != 'seed') or '(nothing)'}; "
-            "metrics are mean ± sd over seeds (never best-of-N), one table per eval task (and per model). Gain, Effect and ΔNLL are on each task's "
-            "reported (test) items; val Gain is on the validation items that tuning may read.", ""]
+    text = [
+        f"# Sweep {sweep_dir.parent.name}/{sweep_dir.name}",
+        "",
+        f"`{sweep_dir}`: {len(per_cell)} cells — "
+        + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + f". Grouped by {', '.join(k for k in keys if k != 'seed') or '(nothing)'}; "
+        "metrics are mean ± sd over seeds (never best-of-N), one table per "
+        "eval task (and per model). Gain, Effect and ΔNLL are on each task's "
+        "reported (test) items; val Gain is on the validation items that tuning may read.",
+        "",
+    ]
     plots: list[Path] = []
     tables = []
     for title, name, rows, inner in parts:
@@ -355,9 +461,15 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
     table.to_csv(out / "sweep.csv", index=False)
     codes = per_cell.loc[per_cell["status"].isin(["computed", "reused"]), "code"].fillna("(not recorded)").value_counts()
     if len(codes) > 1:
-        text += ["## Code versions", "", "The finished cells were computed with more than one version of the computing source "
-                 "(a sweep that pins `code_version` reuses cells across code changes):", "",
-                 *[f"- `{code}`: {n} cells" for code, n in codes.items()], ""]
+        text += [
+            "## Code versions",
+            "",
+            "The finished cells were computed with more than one version of the computing source "
+            "(a sweep that pins `code_version` reuses cells across code changes):",
+            "",
+            *[f"- `{code}`: {n} cells" for code, n in codes.items()],
+            "",
+        ]
     if failed:
         text += ["## Failed jobs", "", *[f"- `{f.name}`: {err}" for f, err in failed], ""]
     reused = per_cell[per_cell["status"] == "reused"]
@@ -379,6 +491,10 @@ def upload(report: SweepReport, sweep_dir: Path, table: pd.DataFrame) -> None:
 
     lc = OmegaConf.load(sweep_dir / "multirun.yaml").logger
     run = start_run(lc, lc.group or sweep_group(sweep_dir), "sweep-report", f"report-{sweep_group(sweep_dir)}", report.markdown.parent)
-    run.log({"sweep_table": wandb.Table(dataframe=table.astype({c: str for c in table.columns if table[c].dtype == object})),
-             **{p.stem: wandb.Image(str(p)) for p in report.plots}})
+    run.log(
+        {
+            "sweep_table": wandb.Table(dataframe=table.astype({c: str for c in table.columns if table[c].dtype == object})),
+            **{p.stem: wandb.Image(str(p)) for p in report.plots},
+        }
+    )
     run.finish()

@@ -6,6 +6,7 @@ Spearman gate, ΔNLL, Gain, the slope test, the bootstrap CI, n, coverage and th
 `scores()` and those rows alone, the same way for every task; `extras()` adds what only one task has
 (per-value side effects for dilemmas, MC1/MC2 for TruthfulQA).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,7 +53,9 @@ class Task:
         is_val = items["group"].isin(set(groups[order[:n_val]].tolist()))
         val, test = items[is_val], items[~is_val]
         if test.empty:
-            raise ConfigError(f"evals.{self.name}: no reported {self.unit} left after limit={self.limit} and val_fraction={self.val_fraction}")
+            raise ConfigError(
+                f"evals.{self.name}: no reported {self.unit} left after limit={self.limit} and val_fraction={self.val_fraction}"
+            )
         return val, test
 
     def describe(self) -> str:

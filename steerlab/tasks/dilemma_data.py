@@ -1,4 +1,5 @@
 """Dilemma items (SPEC §5): one row per (dilemma, action) with the action's values; builtin, CSV or Hugging Face."""
+
 from __future__ import annotations
 
 import ast
@@ -31,7 +32,13 @@ def builtin_items() -> pd.DataFrame:
     """The project's own dilemmas (resources/dilemmas.json), as eval items."""
     raw = json.loads(resources.files("steerlab.resources").joinpath("dilemmas.json").read_text())
     rows = [
-        {"dilemma_idx": d["idx"], "situation": d["situation"], "action_type": kind, "action": d[kind]["action"], "values": d[kind]["values"]}
+        {
+            "dilemma_idx": d["idx"],
+            "situation": d["situation"],
+            "action_type": kind,
+            "action": d[kind]["action"],
+            "values": d[kind]["values"],
+        }
         for d in raw
         for kind in ACTION_TYPES
     ]
@@ -86,7 +93,10 @@ def _hub(config: str) -> pd.DataFrame:
     try:
         from datasets import load_dataset
     except ImportError:
-        raise DataError("evals=[daily_dilemmas] without evals.daily_dilemmas.path needs `pip install datasets` (or set evals.daily_dilemmas.path to a CSV)") from None
+        raise DataError(
+            "evals=[daily_dilemmas] without evals.daily_dilemmas.path needs "
+            "`pip install datasets` (or set evals.daily_dilemmas.path to a CSV)"
+        ) from None
     data = load_dataset(HF_DATASET, config)
     return data[next(iter(data))].to_pandas()
 
@@ -111,7 +121,8 @@ def value_categories(cfg: "DilemmaConfig") -> dict[str, list[str]]:
 
 
 def load_items(cfg: "DilemmaConfig", limit: Optional[int] = None) -> pd.DataFrame:
-    """Eval items with lower-cased `values` and `tags` (values plus their categories), complete dilemmas only; the first `limit` dilemmas."""
+    """Eval items with lower-cased `values` and `tags` (values plus their categories), complete dilemmas only; the first
+    `limit` dilemmas."""
     if cfg.source == DilemmaSource.builtin:
         items = builtin_items()
     elif cfg.path:

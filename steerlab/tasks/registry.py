@@ -3,6 +3,7 @@
 Adding a task: a config dataclass (a TaskConfig), a Task subclass with `load` and `evaluate` (see
 steerlab/tasks/base.py), one line here, and `conf/evals/<name>.yaml` (`# @package evals.<name>`).
 """
+
 from __future__ import annotations
 
 from steerlab.errors import ConfigError
@@ -12,11 +13,15 @@ from steerlab.tasks.dilemmas import DilemmaConfig, DilemmaTask
 from steerlab.tasks.sentiment import SentimentConfig, SentimentTask
 from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask
 
-TASKS = Registry("task", {
-    "dilemmas": (DilemmaConfig, DilemmaTask),
-    "truthfulqa": (TruthfulQAConfig, TruthfulQATask),
-    "sentiment": (SentimentConfig, SentimentTask),
-}, key="task")
+TASKS = Registry(
+    "task",
+    {
+        "dilemmas": (DilemmaConfig, DilemmaTask),
+        "truthfulqa": (TruthfulQAConfig, TruthfulQATask),
+        "sentiment": (SentimentConfig, SentimentTask),
+    },
+    key="task",
+)
 
 
 def build(name: str, cfg, eval_cfg) -> Task:

@@ -6,6 +6,7 @@ Per prompt and coefficient: the greedy reply (`tokens` new tokens at most) with 
 compound score of the reply (−1 most negative … +1 most positive); `nll` = the reply's mean per-token NLL under the
 *unsteered* model given the unsteered prompt (how far the text left what the model would say: the coherence cost).
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,8 +49,10 @@ class SentimentTask(Task):
     y_label = "VADER compound of the reply"
 
     def describe(self) -> str:
-        return (f"sentiment of greedy replies ({self.cfg.tokens} tokens) to neutral prompts ({self.cfg.prompts}): y = VADER compound "
-                "score of the reply (higher = more positive); NLL = the reply's mean token NLL under the unsteered model.")
+        return (
+            f"sentiment of greedy replies ({self.cfg.tokens} tokens) to neutral prompts ({self.cfg.prompts}): y = VADER compound "
+            "score of the reply (higher = more positive); NLL = the reply's mean token NLL under the unsteered model."
+        )
 
     def load(self) -> pd.DataFrame:
         prompts = load_strings(self.cfg.prompts, "neutral_prompts.json", f"evals.{self.name}.prompts")[: self.limit]
@@ -70,23 +73,54 @@ class SentimentTask(Task):
         for c in coeffs:
             t0 = time.perf_counter()
             with steer(model, method, c):
-                replies = greedy(model, tok, [render(tok, steered_prompt(method, p, c)) for p in prompts], self.cfg.tokens, batch_size,
-                                 desc=f"{self.name} c={c:+g}")
+                replies = greedy(
+                    model,
+                    tok,
+                    [render(tok, steered_prompt(method, p, c)) for p in prompts],
+                    self.cfg.tokens,
+                    batch_size,
+                    desc=f"{self.name} c={c:+g}",
+                )
             total = Continuations(tok, plain, replies, np.arange(len(prompts)), batch_size).score(model, desc=f"{self.name} NLL c={c:+g}")
             texts = [tok.decode(r, skip_special_tokens=True).strip() for r in replies]
-            frames.append(pd.DataFrame({"item": items.index, "group": items["group"].to_numpy(), "coeff": c,
-                                        "y": [compound(t) for t in texts], "nll": -total / np.array([len(r) for r in replies]),
-                                        "tokens": [len(r) for r in replies], "text": texts}))
-            log.info("%s c=%+g: %d replies in %.1f s, mean VADER compound %+.3f", self.name, c, len(prompts), time.perf_counter() - t0,
-                     frames[-1]["y"].mean())
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "item": items.index,
+                        "group": items["group"].to_numpy(),
+                        "coeff": c,
+                        "y": [compound(t) for t in texts],
+                        "nll": -total / np.array([len(r) for r in replies]),
+                        "tokens": [len(r) for r in replies],
+                        "text": texts,
+                    }
+                )
+            )
+            log.info(
+                "%s c=%+g: %d replies in %.1f s, mean VADER compound %+.3f",
+                self.name,
+                c,
+                len(prompts),
+                time.perf_counter() - t0,
+                frames[-1]["y"].mean(),
+            )
         return pd.concat(frames, ignore_index=True)
 
     def extras(self, results, items, metric) -> tuple[dict, pd.DataFrame]:
         """Per coefficient: mean compound, share of positive / negative replies (|compound| ≥ 0.05, VADER's own cut), NLL."""
         rows = []
         for c, g in results.groupby("coeff"):
-            rows.append({"coeff": c, "n": len(g), "compound": g["y"].mean(), "positive": (g["y"] >= 0.05).mean(),
-                         "negative": (g["y"] <= -0.05).mean(), "NLL": g["nll"].mean(), "tokens": g["tokens"].mean()})
+            rows.append(
+                {
+                    "coeff": c,
+                    "n": len(g),
+                    "compound": g["y"].mean(),
+                    "positive": (g["y"] >= 0.05).mean(),
+                    "negative": (g["y"] <= -0.05).mean(),
+                    "NLL": g["nll"].mean(),
+                    "tokens": g["tokens"].mean(),
+                }
+            )
         table = pd.DataFrame(rows)
         share = dict(zip(table["coeff"], table["positive"]))
         return {f"positive({c:+g})": float(v) for c, v in share.items()}, table

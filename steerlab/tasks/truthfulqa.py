@@ -7,6 +7,7 @@ p = exp(summed log-prob); `y` = mean score of the true answers − mean score of
 `nll` = the best answer's mean per-token NLL (ΔNLL). Answers are closed with a period as in the original
 release's evaluation code; an answer listed both as correct and as incorrect is dropped from both lists.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,8 +53,14 @@ def item(question, best, true, false, where: str, **extra) -> dict:
     both = set(true) & set(false)
     if best in both:
         raise DataError(f"{where}: the best answer {best!r} is also listed as incorrect")
-    return {"question": question, "best": best, "true": [a for a in true if a not in both],
-            "false": [a for a in dict.fromkeys(false) if a not in both], "ambiguous": len(both), **extra}
+    return {
+        "question": question,
+        "best": best,
+        "true": [a for a in true if a not in both],
+        "false": [a for a in dict.fromkeys(false) if a not in both],
+        "ambiguous": len(both),
+        **extra,
+    }
 
 
 def from_csv(path: Path) -> pd.DataFrame:
@@ -76,8 +83,17 @@ def from_csv(path: Path) -> pd.DataFrame:
             raise DataError(f"{where}: a question needs its text and a best answer")
         if not split_answers(r["Incorrect Answers"]):
             raise DataError(f"{where}: question {r['Question'][:60]!r} has no incorrect answer")
-        rows.append(item(r["Question"].strip(), closed(r["Best Answer"]), split_answers(r["Correct Answers"]), split_answers(r["Incorrect Answers"]),
-                         where, category=r.get("Category", ""), type=r.get("Type", "")))
+        rows.append(
+            item(
+                r["Question"].strip(),
+                closed(r["Best Answer"]),
+                split_answers(r["Correct Answers"]),
+                split_answers(r["Incorrect Answers"]),
+                where,
+                category=r.get("Category", ""),
+                type=r.get("Type", ""),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -90,8 +106,17 @@ def from_hub_rows(frame: pd.DataFrame) -> pd.DataFrame:
         false = [closed(c) for c, lab in zip(mc2["choices"], mc2["labels"]) if lab == 0]
         if len(best) != 1 or not false:
             raise DataError(f"{HF_DATASET[0]} row {i}: needs exactly one best answer (mc1) and an incorrect one (mc2)")
-        rows.append(item(r["question"], closed(best[0]), [closed(c) for c, lab in zip(mc2["choices"], mc2["labels"]) if lab == 1], false,
-                         f"{HF_DATASET[0]} row {i}", category="", type=""))
+        rows.append(
+            item(
+                r["question"],
+                closed(best[0]),
+                [closed(c) for c, lab in zip(mc2["choices"], mc2["labels"]) if lab == 1],
+                false,
+                f"{HF_DATASET[0]} row {i}",
+                category="",
+                type="",
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -99,7 +124,9 @@ def from_hub() -> pd.DataFrame:
     try:
         from datasets import load_dataset
     except ImportError:
-        raise DataError("evals.truthfulqa.path=null reads the Hugging Face dataset: `pip install datasets` (or set evals.truthfulqa.path)") from None
+        raise DataError(
+            "evals.truthfulqa.path=null reads the Hugging Face dataset: `pip install datasets` (or set evals.truthfulqa.path)"
+        ) from None
     data = load_dataset(*HF_DATASET)
     return from_hub_rows(data[next(iter(data))].to_pandas())
 
@@ -108,8 +135,15 @@ def mc_scores(mean_lp: np.ndarray, sum_lp: np.ndarray, is_true: np.ndarray, is_b
     """MC1, MC2, y and the best answer's NLL for one question from its answers' scores."""
     best = mean_lp[is_best][0]
     mc2 = float(np.exp(logsumexp(sum_lp[is_true]) - logsumexp(sum_lp)))
-    return {"mc1": float(best > mean_lp[~is_true].max()), "mc2": mc2, "y": float(mean_lp[is_true].mean() - mean_lp[~is_true].mean()),
-            "nll": float(-best), "lp_best": float(best), "lp_true": float(mean_lp[is_true].mean()), "lp_false": float(mean_lp[~is_true].mean())}
+    return {
+        "mc1": float(best > mean_lp[~is_true].max()),
+        "mc2": mc2,
+        "y": float(mean_lp[is_true].mean() - mean_lp[~is_true].mean()),
+        "nll": float(-best),
+        "lp_best": float(best),
+        "lp_true": float(mean_lp[is_true].mean()),
+        "lp_false": float(mean_lp[~is_true].mean()),
+    }
 
 
 CATEGORY_MIN = 10  # a category is reported alone from this many reported questions
@@ -129,8 +163,13 @@ def by_category(results: pd.DataFrame, items: pd.DataFrame) -> dict:
         wide = g.pivot(index="item", columns="coeff", values="y")[[-1.0, 1.0]].dropna()
         slopes = (wide[1.0] - wide[-1.0]) / 2
         p = float(stats.ttest_1samp(slopes, 0.0).pvalue) if len(slopes) > 1 and slopes.std() > 0 else float("nan")
-        out[str(name)] = {"n": int(g["item"].nunique()), **{f"mc1({c:+g})": float(mc1[c]) for c in (-1.0, 0.0, 1.0)},
-                          "mc1_effect": float((mc1[1.0] - mc1[-1.0]) / 2), "effect": float(slopes.mean()), "p": p}
+        out[str(name)] = {
+            "n": int(g["item"].nunique()),
+            **{f"mc1({c:+g})": float(mc1[c]) for c in (-1.0, 0.0, 1.0)},
+            "mc1_effect": float((mc1[1.0] - mc1[-1.0]) / 2),
+            "effect": float(slopes.mean()),
+            "p": p,
+        }
     return out
 
 
@@ -157,9 +196,11 @@ class TruthfulQATask(Task):
 
     def describe(self) -> str:
         src = os.path.normpath(self.cfg.path) if self.cfg.path else f"Hugging Face {'/'.join(HF_DATASET)}"
-        return ("TruthfulQA multiple choice by likelihood (" + src + "): y = mean per-token log-prob of the true answers − of the false ones "
-                "(nats/token); MC1 = the best answer beats every incorrect one; MC2 = probability mass on the true answers. "
-                "ΔNLL from the best answers' NLL.")
+        return (
+            "TruthfulQA multiple choice by likelihood (" + src + "): y = mean per-token log-prob of the true answers − of the false ones "
+            "(nats/token); MC1 = the best answer beats every incorrect one; MC2 = probability mass on the true answers. "
+            "ΔNLL from the best answers' NLL."
+        )
 
     def load(self) -> pd.DataFrame:
         items = from_csv(Path(self.cfg.path).expanduser()) if self.cfg.path else from_hub()
@@ -190,8 +231,15 @@ class TruthfulQATask(Task):
             with steer(model, method, c):
                 total = cache[tuple(heads)].score(model, desc=f"{self.name} c={c:+g}")
             mean = total / lengths
-            rows = [{"item": i, "group": i, "coeff": c, **mc_scores(mean[owner == pos], total[owner == pos], is_true[owner == pos], is_best[owner == pos])}
-                    for pos, i in enumerate(items.index)]
+            rows = [
+                {
+                    "item": i,
+                    "group": i,
+                    "coeff": c,
+                    **mc_scores(mean[owner == pos], total[owner == pos], is_true[owner == pos], is_best[owner == pos]),
+                }
+                for pos, i in enumerate(items.index)
+            ]
             frames.append(pd.DataFrame(rows))
             log.info("%s c=%+g: %d answers to %d questions in %.1f s", self.name, c, len(texts), len(items), time.perf_counter() - t0)
         return pd.concat(frames, ignore_index=True)
@@ -202,8 +250,20 @@ class TruthfulQATask(Task):
         for c, g in results.groupby("coeff"):
             mc1_lo, mc1_hi = proportion_ci(g["mc1"], metric.ci)
             mc2_lo, mc2_hi = mean_ci(g["mc2"], metric.ci)
-            rows.append({"coeff": c, "n": len(g), "MC1": g["mc1"].mean(), "MC1 low": mc1_lo, "MC1 high": mc1_hi, "MC2": g["mc2"].mean(),
-                         "MC2 low": mc2_lo, "MC2 high": mc2_hi, "y": g["y"].mean(), "NLL(best)": g["nll"].mean()})
+            rows.append(
+                {
+                    "coeff": c,
+                    "n": len(g),
+                    "MC1": g["mc1"].mean(),
+                    "MC1 low": mc1_lo,
+                    "MC1 high": mc1_hi,
+                    "MC2": g["mc2"].mean(),
+                    "MC2 low": mc2_lo,
+                    "MC2 high": mc2_hi,
+                    "y": g["y"].mean(),
+                    "NLL(best)": g["nll"].mean(),
+                }
+            )
         table = pd.DataFrame(rows)
         out = {f"MC1({c:+g})": float(v) for c, v in zip(table["coeff"], table["MC1"])}
         out.update({f"MC2({c:+g})": float(v) for c, v in zip(table["coeff"], table["MC2"])})
@@ -221,13 +281,22 @@ class TruthfulQATask(Task):
         cats = summary.get("by_category") or {}
         agrees = summary.get("mc1_agrees")
         agree = "cannot be compared in sign (one of them is flat)" if agrees is None else ("agree" if agrees else "DISAGREE") + " in sign"
-        lines = [f"MC1 view (best answer against the incorrect ones) and y view (all true against all false) {agree}: "
-                 f"MC1 Effect {summary.get('mc1_effect', float('nan')):+.4f}, y Effect {summary.get('y_effect_all', float('nan')):+.4f}.", ""]
+        lines = [
+            f"MC1 view (best answer against the incorrect ones) and y view (all true against all false) {agree}: "
+            f"MC1 Effect {summary.get('mc1_effect', float('nan')):+.4f}, y Effect {summary.get('y_effect_all', float('nan')):+.4f}.",
+            "",
+        ]
         if not cats:
             return lines + [f"No category has {CATEGORY_MIN} or more reported questions (the file may lack a Category column).", ""]
-        lines += [f"Per category (categories with at least {CATEGORY_MIN} reported questions):", "",
-                  "| category | n | MC1 (−1 / 0 / +1) | MC1 Effect | y Effect | slope p |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"Per category (categories with at least {CATEGORY_MIN} reported questions):",
+            "",
+            "| category | n | MC1 (−1 / 0 / +1) | MC1 Effect | y Effect | slope p |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, c in sorted(cats.items(), key=lambda kv: -kv[1]["n"]):
-            lines.append(f"| {name} | {c['n']} | {c['mc1(-1)']:.3f} / {c['mc1(+0)']:.3f} / {c['mc1(+1)']:.3f} | {c['mc1_effect']:+.4f} | "
-                         f"{c['effect']:+.4f} | {c['p']:.3g} |")
+            lines.append(
+                f"| {name} | {c['n']} | {c['mc1(-1)']:.3f} / {c['mc1(+0)']:.3f} / {c['mc1(+1)']:.3f} | {c['mc1_effect']:+.4f} | "
+                f"{c['effect']:+.4f} | {c['p']:.3g} |"
+            )
         return lines + [""]

@@ -1,4 +1,5 @@
 """Concept analyses (`analysis=alignment|mapper|coherence`): statistics on planted data, and end-to-end runs on the tiny model."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from steerlab.analysis.registry import build
 from steerlab.analysis.coherence import similarity_tests
 from steerlab.analysis.mapper import graph_scores
+from steerlab.analysis.registry import build
 from steerlab.errors import ConfigError
-
 from tests.helpers import launch
 
 QUICK = ["model=tiny_llama", "experiment=quick", "layers.start=1", "layers.loss=5", "logger=none"]
@@ -69,14 +69,23 @@ def test_mapper_run_writes_html_and_scores(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(tmp_path / "run" / "mapper.csv")
     assert list(table["lens"]) == ["l2", "pca1", "direction"]
-    assert {"purity", "purity_label0", "purity_label1", "ari_mapper", "nmi_mapper", "ari_kmeans", "nmi_kmeans", "entanglement"} <= set(table.columns)
+    assert {"purity", "purity_label0", "purity_label1", "ari_mapper", "nmi_mapper", "ari_kmeans", "nmi_kmeans", "entanglement"} <= set(
+        table.columns
+    )
     for lens in table["lens"]:
         assert "<html" in (tmp_path / "run" / f"mapper_{lens}.html").read_text().lower()
 
 
 def test_coherence_run_writes_tests_and_profiles(tmp_path):
-    args = [*QUICK, "analysis=coherence", "analysis.max_pairs=16", "analysis.n_perm=200", "analysis.profile_prompts=4",
-            "analysis.compare_model=tiny_qwen3", f"out_dir={tmp_path / 'run'}"]
+    args = [
+        *QUICK,
+        "analysis=coherence",
+        "analysis.max_pairs=16",
+        "analysis.n_perm=200",
+        "analysis.profile_prompts=4",
+        "analysis.compare_model=tiny_qwen3",
+        f"out_dir={tmp_path / 'run'}",
+    ]
     proc = launch(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"

@@ -1,5 +1,4 @@
 """InnerPiSSA algebra (SPEC §2.3): reconstruction, orthogonality, the true angle bound, R(−α) = R(α)ᵀ, forward."""
-import math
 
 import pytest
 import torch
@@ -7,7 +6,15 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from steerlab.methods.ipissa import (
-    InnerPiSSALinear, IPissaConfig, ScaleS, Select, cayley, rotation_angle, scaled_values, select_components, skew,
+    InnerPiSSALinear,
+    IPissaConfig,
+    ScaleS,
+    Select,
+    cayley,
+    rotation_angle,
+    scaled_values,
+    select_components,
+    skew,
 )
 
 
@@ -91,5 +98,14 @@ def test_data_aware_selection_splits_between_positive_and_negative():
     assert select_components(s, v, 4, Select.top).tolist() == [0, 1, 2, 3]
 
 
-def test_bound_formula():
-    assert 2 * math.tan(0.5 / 2) == pytest.approx(0.5106, abs=1e-4)
+@pytest.mark.parametrize("theta", [0.2, 0.5])
+def test_the_layers_rotations_turn_at_most_max_rotation_angle(layer, theta):
+    """InnerPiSSA's own rotations, from parameters far beyond the bound, turn by at most θ for |coeff| <= 1 and reach
+    it at ±1 (the layer, not just the skew/cayley helpers)."""
+    w = InnerPiSSALinear(
+        layer, cfg(r=8, rotate_u=True, rotate_v=True, max_rotation_angle=theta, init_std=5.0), generator=torch.Generator().manual_seed(0)
+    )
+    for coeff in (-1.0, -0.3, 0.6, 1.0):
+        for r in w.rotations(coeff):
+            assert rotation_angle(r) <= theta + 1e-6
+    assert all(rotation_angle(r) == pytest.approx(theta, rel=1e-4) for r in w.rotations(1.0))

@@ -1,4 +1,5 @@
 """Probe (concept activation vector) directions: a planted direction is recovered, held-out accuracy is recorded."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,7 +15,7 @@ def planted(n=2000, d=32, seed=0):
     u = torch.randn(d, generator=g)
     u /= u.norm()
     base = torch.randn(n, d, generator=g)
-    return u, base[: n // 2] + 1.0 * u, base[n // 2:] - 1.0 * u
+    return u, base[: n // 2] + 1.0 * u, base[n // 2 :] - 1.0 * u
 
 
 @pytest.mark.parametrize("kind,hidden", [("linear", 0), ("mlp", 8), ("mlp", 32)])

@@ -1,17 +1,17 @@
 """Contract tests over every method in the registry (tiny model), plus method-specific checks."""
+
 import pytest
 import torch
 
+from steerlab.api import calibrate_strength
 from steerlab.calibrate import calibrate
 from steerlab.errors import ConfigError
-from steerlab.api import calibrate_strength
+from steerlab.methods.pca import PcaVariant, pca_direction
 from steerlab.methods.registry import METHODS as REGISTRY
 from steerlab.methods.registry import build, trainable_names
 from steerlab.methods.store import load, save
 from steerlab.methods.vector import SteeringVector
 from steerlab.steering import steer, steered_prompt
-from steerlab.methods.pca import PcaVariant, pca_direction
-
 from tests.helpers import logits
 
 PROMPTS = ["<|im_start|>user\nShould you tell the truth?<|im_end|>\n<|im_start|>assistant\nMy choice:", "The weather today is"]

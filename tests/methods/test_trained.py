@@ -1,4 +1,5 @@
 """Contract tests over every trained adapter in the registry, plus the training loop (tiny random models)."""
+
 import dataclasses
 import os
 import signal
@@ -12,7 +13,6 @@ from steerlab.methods.registry import METHODS, build, trainable_names
 from steerlab.methods.store import load, save
 from steerlab.steering import merge, steer
 from steerlab.train import Trainer, train
-
 from tests.helpers import logits
 
 TEXTS = ["Pretend you are a person. The sky is", "I think that"]
@@ -232,10 +232,15 @@ def test_adapter_layers_at_or_above_the_loss_layer_are_rejected(layers):
         fit("ipissa", model, tok, data=DATA, layers=layers, train=TRAIN)
 
 
-@pytest.mark.parametrize("loss", [
-    {"space": "u", "snorm": True}, {"space": "v"}, {"pref_dir": "mean", "loss_type": "logsigmoid"},
-    {"pref_dir": "per_sample", "symlog": True, "mono_weight": 1.0},
-])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        {"space": "u", "snorm": True},
+        {"space": "v"},
+        {"pref_dir": "mean", "loss_type": "logsigmoid"},
+        {"pref_dir": "per_sample", "symlog": True, "mono_weight": 1.0},
+    ],
+)
 def test_loss_variants_train_and_log_each_component(loss):
     model, tok = fresh()
     seen = []

@@ -1,4 +1,5 @@
 """The random cone (SPEC §9): empirical p-values of a setting's Effect against random directions, on planted effects."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,8 +14,22 @@ def frame(planted: dict[str, list[float]], n_random: int = 20, seed: int = 0) ->
     rows = [{"adapter": "random", "method": "random", "seed": str(i), "effect": e} for i, e in enumerate(rng.normal(0, 0.1, n_random))]
     rows += [{"adapter": m, "method": m, "seed": str(i), "effect": e} for m, effects in planted.items() for i, e in enumerate(effects)]
     out = pd.DataFrame(rows).assign(status="computed", task="t")
-    for col in ("gain", "rho", "delta_nll", "val_gain", "n_items", "coverage", "kl_plus", "kl_minus", "kl_target", "strength_scale",
-                "gain_ci_low", "gain_ci_high", "anti_steerable", "slope_sd"):
+    for col in (
+        "gain",
+        "rho",
+        "delta_nll",
+        "val_gain",
+        "n_items",
+        "coverage",
+        "kl_plus",
+        "kl_minus",
+        "kl_target",
+        "strength_scale",
+        "gain_ci_low",
+        "gain_ci_high",
+        "anti_steerable",
+        "slope_sd",
+    ):
         out[col] = out["effect"] if col == "gain" else 0.0
     return kl_sides(out.assign(strength_bracket_hit=False))
 

@@ -1,5 +1,6 @@
 """The headline sweep (sweeps/headline.yaml): a union of grids, one report section per model and eval, and the
 README part that `python -m steerlab.report.headline` writes from it."""
+
 from __future__ import annotations
 
 import json
@@ -12,17 +13,19 @@ import pytest
 from steerlab.report.headline import END, START, effect_direction, expected_cells, low_coverage, off_budget
 from steerlab.report.sweep import METRICS, aggregate, kl_sides, t_half
 from steerlab.sweeper import expand
-from tests.helpers import REPO_ROOT, launch
-from tests.helpers import only_sweep, statuses
-from tests.helpers import write_csv
+from tests.helpers import REPO_ROOT, launch, only_sweep, statuses, write_csv
 
 GRIDS = "hydra.sweeper.grids=[{adapter:prompt,seed:'0'},{adapter:random,seed:'0,1'},{adapter:'pca,random',seed:'0'}]"
 
 
 def test_grids_are_a_union_merged_over_params_and_the_command_line_wins():
     cells = expand({"model": "a,b"}, [{"adapter": "prompt", "seed": "0"}, {"adapter": "random", "seed": "0,1,2,3,4"}], ["seed=7"])
-    assert cells == [["model=a", "adapter=prompt", "seed=7"], ["model=b", "adapter=prompt", "seed=7"],
-                     ["model=a", "adapter=random", "seed=7"], ["model=b", "adapter=random", "seed=7"]]
+    assert cells == [
+        ["model=a", "adapter=prompt", "seed=7"],
+        ["model=b", "adapter=prompt", "seed=7"],
+        ["model=a", "adapter=random", "seed=7"],
+        ["model=b", "adapter=random", "seed=7"],
+    ]
     assert expand({"adapter": "pca,mean"}, [], []) == [["adapter=pca"], ["adapter=mean"]]  # no grids: the basic sweeper
 
 
@@ -36,16 +39,31 @@ def test_low_coverage_is_said_with_the_methods_that_have_it():
 def per_method(cells: list[tuple]) -> pd.DataFrame:
     """The aggregated table the headline reads, from (method, seed, KL(+1), KL(−1), bracket hit) cells."""
     frame = pd.DataFrame(cells, columns=["adapter", "seed", "kl_plus", "kl_minus", "strength_bracket_hit"])
-    frame = frame.assign(method=frame["adapter"], status="computed", gain=0.0, gain_ci_low=0.0, gain_ci_high=0.0,
-                         kl_target=[float("nan") if a == "prompt" else 0.25 for a in frame["adapter"]])
+    frame = frame.assign(
+        method=frame["adapter"],
+        status="computed",
+        gain=0.0,
+        gain_ci_low=0.0,
+        gain_ci_high=0.0,
+        kl_target=[float("nan") if a == "prompt" else 0.25 for a in frame["adapter"]],
+    )
     frame = frame.reindex(columns=[*frame.columns, *[m for m in METRICS if m not in frame]])
     return aggregate(kl_sides(frame), ["adapter", "seed"])
 
 
 def test_the_kl_budget_binds_the_larger_sign_of_each_cell_and_a_lopsided_method_is_said_apart():
-    table = per_method([("prompt", 0, 0.079, 0.090, False), ("pca", 0, 0.248, 0.231, False), ("pca", 1, 0.25, 0.24, False),
-                        ("lora", 0, 0.254, 0.083, False), ("mean", 0, 0.12, 0.14, True),
-                        ("flip", 0, 0.251, 0.092, False), ("flip", 1, 0.093, 0.247, False), ("flip", 2, 0.255, 0.104, False)])
+    table = per_method(
+        [
+            ("prompt", 0, 0.079, 0.090, False),
+            ("pca", 0, 0.248, 0.231, False),
+            ("pca", 1, 0.25, 0.24, False),
+            ("lora", 0, 0.254, 0.083, False),
+            ("mean", 0, 0.12, 0.14, True),
+            ("flip", 0, 0.251, 0.092, False),
+            ("flip", 1, 0.093, 0.247, False),
+            ("flip", 2, 0.255, 0.104, False),
+        ]
+    )
     off, lopsided = off_budget(table)
     assert "prompt (+0.079 / −0.090)" in off and "mean (+0.120 / −0.140)" in off and "mean hit the edge" in off
     assert "pca" not in off and "lora" not in off and "flip" not in off  # the larger KL of each cell is the budget (SPEC §8)
@@ -57,8 +75,14 @@ def test_the_kl_budget_binds_the_larger_sign_of_each_cell_and_a_lopsided_method_
 
 
 def test_an_effect_reliably_against_the_calibrated_sign_is_said_though_gain_is_0():
-    table = pd.DataFrame({"method": ["pca", "mean", "lora", "prompt"], "n": [3, 3, 3, 1],
-                          "effect_mean": [-0.059, 0.05, -0.01, -0.5], "effect_sd": [0.009, 0.005, 0.03, float("nan")]})
+    table = pd.DataFrame(
+        {
+            "method": ["pca", "mean", "lora", "prompt"],
+            "n": [3, 3, 3, 1],
+            "effect_mean": [-0.059, 0.05, -0.01, -0.5],
+            "effect_sd": [0.009, 0.005, 0.03, float("nan")],
+        }
+    )
     half = t_half(table["effect_sd"], table["n"])  # as sweep.aggregate adds them
     table = table.assign(effect_ci_low=table["effect_mean"] - half, effect_ci_high=table["effect_mean"] + half)
     up, down = effect_direction(table)
@@ -75,9 +99,22 @@ def test_an_effect_reliably_against_the_calibrated_sign_is_said_though_gain_is_0
 @pytest.mark.slow
 def test_headline_sweep_reports_each_model_and_eval_and_writes_the_readme_section(tmp_path):
     csv = write_csv(tmp_path / "tqa.csv")
-    args = ["--config-dir", str(REPO_ROOT / "sweeps"), "--config-name", "headline", "model=tiny_llama,tiny_qwen3", "experiment=quick",
-            "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5", f"evals.truthfulqa.path={csv}", "logger=none",
-            "eval.samples=0", "cone_min=0", GRIDS]
+    args = [
+        "--config-dir",
+        str(REPO_ROOT / "sweeps"),
+        "--config-name",
+        "headline",
+        "model=tiny_llama,tiny_qwen3",
+        "experiment=quick",
+        "evals.builtin.pmass_min=0",
+        "layers.start=1",
+        "layers.loss=5",
+        f"evals.truthfulqa.path={csv}",
+        "logger=none",
+        "eval.samples=0",
+        "cone_min=0",
+        GRIDS,
+    ]
     proc = launch(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "sweep of 10 cells: 8 to compute, 0 reuse a finished run, 2 repeat another cell's identity" in proc.stdout + proc.stderr
@@ -97,8 +134,12 @@ def test_headline_sweep_reports_each_model_and_eval_and_writes_the_readme_sectio
 
     readme, docs = tmp_path / "README.md", tmp_path / "docs" / "headline"
     readme.write_text(f"# title\n\nbefore\n{START}\nstale text\n{END}\nafter\n")
-    out = subprocess.run([sys.executable, "-m", "steerlab.report.headline", str(sweep), "--readme", str(readme), "--docs", str(docs)],
-                         capture_output=True, text=True, cwd=REPO_ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "steerlab.report.headline", str(sweep), "--readme", str(readme), "--docs", str(docs)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     assert out.returncode == 0, out.stderr
     text = readme.read_text()
     assert text.startswith("# title\n\nbefore\n") and text.endswith(f"{END}\nafter\n") and "stale text" not in text
@@ -113,9 +154,15 @@ def test_headline_sweep_reports_each_model_and_eval_and_writes_the_readme_sectio
     assert "MC1 (−1 / 0 / +1)" in text.split("#### tiny_llama — truthfulqa")[1].split("####")[0]
     assert "Not finished yet" not in text
 
-    (sweep / "1_prompt" / "status.json").write_text(json.dumps({"status": "failed", "error": "x", "overrides": ["model=tiny_qwen3", "adapter=prompt", "seed=0"]}))
-    out = subprocess.run([sys.executable, "-m", "steerlab.report.headline", str(sweep), "--readme", str(readme), "--docs", str(docs)],
-                         capture_output=True, text=True, cwd=REPO_ROOT)
+    (sweep / "1_prompt" / "status.json").write_text(
+        json.dumps({"status": "failed", "error": "x", "overrides": ["model=tiny_qwen3", "adapter=prompt", "seed=0"]})
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "steerlab.report.headline", str(sweep), "--readme", str(readme), "--docs", str(docs)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     assert "**Not finished yet: 1 of 8 cells** — tiny_qwen3: prompt." in readme.read_text()
 
 
@@ -132,8 +179,17 @@ def test_a_headline_sweep_with_a_small_cone_is_refused_before_any_job(tmp_path):
 def test_a_positive_control_passes_only_when_a_simple_method_beats_the_cone():
     from steerlab.report.headline import control_line
 
-    table = pd.DataFrame({"task": ["sentiment"] * 3, "method": ["mean", "pca", "random"], "cone_n": [20, 20, 20], "cone_p": [0.048, 0.2, float("nan")],
-                          "vs_random": ["beats random", "indistinguishable", "(null)"], "effect_mean": [0.3, 0.1, 0.0], "effect_sd": [float("nan")] * 3})
+    table = pd.DataFrame(
+        {
+            "task": ["sentiment"] * 3,
+            "method": ["mean", "pca", "random"],
+            "cone_n": [20, 20, 20],
+            "cone_p": [0.048, 0.2, float("nan")],
+            "vs_random": ["beats random", "indistinguishable", "(null)"],
+            "effect_mean": [0.3, 0.1, 0.0],
+            "effect_sd": [float("nan")] * 3,
+        }
+    )
     assert "passed** — mean beats a cone of 20" in control_line("m", table)
     failed = control_line("m", table.assign(vs_random=["indistinguishable", "wrong way", "(null)"]))
     assert "FAILED" in failed and "mean (p = 0.048" in failed
@@ -143,6 +199,10 @@ def test_a_positive_control_passes_only_when_a_simple_method_beats_the_cone():
 def test_headline_without_markers_or_sweep_is_one_line(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# no markers\n")
-    out = subprocess.run([sys.executable, "-m", "steerlab.report.headline", str(tmp_path), "--readme", str(readme)],
-                         capture_output=True, text=True, cwd=REPO_ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "steerlab.report.headline", str(tmp_path), "--readme", str(readme)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "not a multirun folder" in out.stderr

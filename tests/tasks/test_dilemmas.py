@@ -4,7 +4,6 @@ import pytest
 from steerlab.errors import ConfigError, DataError
 from steerlab.tasks.dilemma_data import DilemmaSource, labels, load_items
 from steerlab.tasks.dilemmas import DilemmaConfig, DilemmaTask
-
 from tests.helpers import SHARED_DATA
 
 DD = SHARED_DATA / "daily_dilemmas"
@@ -20,9 +19,7 @@ def test_builtin_has_both_actions_and_balanced_honesty():
 
 
 def test_label_dropped_when_both_sides_carry_value():
-    items = pd.DataFrame(
-        {"dilemma_idx": [0, 0, 1, 1], "action_type": ["to_do", "not_to_do"] * 2, "tags": [["a"], ["a"], ["a"], ["b"]]}
-    )
+    items = pd.DataFrame({"dilemma_idx": [0, 0, 1, 1], "action_type": ["to_do", "not_to_do"] * 2, "tags": [["a"], ["a"], ["a"], ["b"]]})
     assert labels(items, "a").to_dict() == {1: 1}
     assert labels(items, "b").to_dict() == {1: -1}
 

@@ -1,4 +1,5 @@
 """The sentiment task (positive control): neutral prompts of its own, VADER on greedy replies, NLL under the unsteered model."""
+
 import json
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The Task interface: a contract over every registered task, TruthfulQA scoring worked by hand, and its data checks."""
+
 import copy
 
 import numpy as np
@@ -13,13 +14,11 @@ from steerlab.errors import DataError
 from steerlab.likelihood import Continuations
 from steerlab.methods.registry import build
 from steerlab.steering import steer, steered_prompt
-from steerlab.tasks.registry import TASKS
 from steerlab.tasks.dilemmas import DilemmaConfig, DilemmaTask
+from steerlab.tasks.registry import TASKS
 from steerlab.tasks.sentiment import SentimentConfig, SentimentTask
 from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask, from_csv, from_hub_rows
-
 from tests.helpers import QUESTIONS, SHARED_DATA, write_csv
-
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +96,7 @@ def test_truthfulqa_scores_worked_by_hand(tiny, mean_method, tqa_csv, coeff):
             true = [answer_logprob(model, tok, head, a) for a in q["true"]]
             false = [answer_logprob(model, tok, head, a) for a in q["false"]]
             best = answer_logprob(model, tok, head, q["best"])
-        mean = lambda pairs: [s / n for s, n in pairs]  # noqa: E731
+        mean = lambda pairs: [s / n for s, n in pairs]
         mc1 = float(best[0] / best[1] > max(mean(false)))
         mc2 = np.exp(logsumexp([s for s, _ in true]) - logsumexp([s for s, _ in true + false]))
         y = np.mean(mean(true)) - np.mean(mean(false))
@@ -111,7 +110,9 @@ def test_shared_prefix_scoring_equals_full_sequences(tiny):
     heads = [render(tok, q) for q, *_ in QUESTIONS[:3]]
     answers = ["Yes.", "No, not at all.", "It is red.", "Blue.", "Maybe."]
     owner = np.array([0, 0, 1, 2, 2])
-    got = Continuations(tok, tok(heads, add_special_tokens=False)["input_ids"], tok(answers, add_special_tokens=False)["input_ids"], owner, 2).score(model)
+    got = Continuations(
+        tok, tok(heads, add_special_tokens=False)["input_ids"], tok(answers, add_special_tokens=False)["input_ids"], owner, 2
+    ).score(model)
     want = [answer_logprob(model, tok, heads[o], a)[0] for o, a in zip(owner, answers)]
     assert got == pytest.approx(want, abs=1e-4)
 
@@ -127,10 +128,18 @@ def test_continuations_in_several_length_groups_equal_full_sequences(arch, monke
     split = likelihood.length_groups
     monkeypatch.setattr(likelihood, "length_groups", lambda lengths: passes.append(split(lengths, per_pass=0)) or passes[-1])
     heads = [render(tok, q) for q, *_ in QUESTIONS[:3]]
-    answers = ["Yes.", "No, not at all, and never in any of the years that I have been asked this question.", "It is red.", "Blue.",
-               "Maybe, it depends on what you mean by it and who is asking.", "No."]
+    answers = [
+        "Yes.",
+        "No, not at all, and never in any of the years that I have been asked this question.",
+        "It is red.",
+        "Blue.",
+        "Maybe, it depends on what you mean by it and who is asking.",
+        "No.",
+    ]
     owner = np.array([0, 0, 1, 2, 2, 2])
-    got = Continuations(tok, tok(heads, add_special_tokens=False)["input_ids"], tok(answers, add_special_tokens=False)["input_ids"], owner, 4).score(model)
+    got = Continuations(
+        tok, tok(heads, add_special_tokens=False)["input_ids"], tok(answers, add_special_tokens=False)["input_ids"], owner, 4
+    ).score(model)
     want = [answer_logprob(model, tok, heads[o], a)[0] for o, a in zip(owner, answers)]
     assert got == pytest.approx(want, abs=1e-4)
     assert max(len(p) for p in passes) >= 2  # some chunk really ran in more than one pass
@@ -181,11 +190,15 @@ def test_bad_truthfulqa_csv_names_the_culprit(tmp_path, rows, columns, needle):
 
 def test_hugging_face_rows_map_to_the_same_items():
     """The `truthful_qa/multiple_choice` layout: best answer from mc1, true/false from mc2."""
-    frame = pd.DataFrame([{
-        "question": "Is it?",
-        "mc1_targets": {"choices": ["Yes, it is.", "No."], "labels": [1, 0]},
-        "mc2_targets": {"choices": ["Yes, it is.", "It is.", "No.", "Never."], "labels": [1, 1, 0, 0]},
-    }])
+    frame = pd.DataFrame(
+        [
+            {
+                "question": "Is it?",
+                "mc1_targets": {"choices": ["Yes, it is.", "No."], "labels": [1, 0]},
+                "mc2_targets": {"choices": ["Yes, it is.", "It is.", "No.", "Never."], "labels": [1, 1, 0, 0]},
+            }
+        ]
+    )
     (item,) = from_hub_rows(frame).to_dict("records")
     assert item["best"] == "Yes, it is." and item["true"] == ["Yes, it is.", "It is."] and item["false"] == ["No.", "Never."]
 
@@ -256,7 +269,13 @@ def test_dilemmas_by_reply_likelihood_worked_by_hand(tiny, mean_method):
             with steer(model, mean_method, coeff):
                 (s1, n1), (s2, n2) = (answer_logprob(model, tok, head, pair.loc[k, "action"]) for k in ("to_do", "not_to_do"))
             assert r["y"] == pytest.approx(s1 / n1 - s2 / n2, abs=1e-5) and r["nll"] == pytest.approx(-(s1 / n1 + s2 / n2) / 2, abs=1e-5)
-            assert r["item"] == pair.reset_index().merge(items.reset_index(), on=["dilemma_idx", "action_type"]).query("action_type == 'to_do'")["index"].iloc[0]
+            assert (
+                r["item"]
+                == pair.reset_index()
+                .merge(items.reset_index(), on=["dilemma_idx", "action_type"])
+                .query("action_type == 'to_do'")["index"]
+                .iloc[0]
+            )
     wide = task.scores(rows, items)
     assert len(wide) > 0 and not wide.isna().any().any()  # every dilemma that carries the target is scored (no pmass gate)
 
@@ -282,8 +301,13 @@ def test_truthfulqa_per_category_and_the_mc1_view():
 def test_the_mc1_view_and_the_y_view_are_compared_in_sign_and_flat_is_said(tqa_csv):
     task = make_task("truthfulqa", tqa_csv)
     items = pd.DataFrame({"category": ["A", "A"]}, index=[0, 1])
-    rows = lambda mc1_up, y_up: pd.DataFrame([{"item": i, "coeff": c, "mc1": float(mc1_up * c > 0), "mc2": 0.5, "y": y_up * c, "nll": 1.0}  # noqa: E731
-                                             for i in items.index for c in (-1.0, 0.0, 1.0)])
+    rows = lambda mc1_up, y_up: pd.DataFrame(
+        [
+            {"item": i, "coeff": c, "mc1": float(mc1_up * c > 0), "mc2": 0.5, "y": y_up * c, "nll": 1.0}
+            for i in items.index
+            for c in (-1.0, 0.0, 1.0)
+        ]
+    )
     metric = type("M", (), {"ci": 0.95})
     assert task.extras(rows(1, 1), items, metric)[0]["mc1_agrees"] is True
     assert task.extras(rows(1, -1), items, metric)[0]["mc1_agrees"] is False
