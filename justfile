@@ -50,3 +50,7 @@ headline DIR="":
 # the local one-node SLURM cluster for trying sweeps: `just slurm start|stop|status`
 slurm CMD="status":
     bash scripts/slurm_local.sh {{CMD}}
+
+# the reference pages (docs/) at http://127.0.0.1:8000, rebuilt on every edit
+docs:
+    .venv/bin/mkdocs serve

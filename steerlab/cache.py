@@ -1,5 +1,5 @@
 """Fit once, evaluate many: fitted methods stored under their fit identity, with the strength calibrations and the
-per-task rows computed for them, and the KL probe's base continuations per model (README "Sweeps: what is reused").
+per-task rows computed for them, and the KL probe's base continuations per model (docs/sweeps.md).
 
     <fit_cache_dir>/                    conf/config.yaml: ${STEERLAB_OUTPUTS:-outputs}/fits; `fit_cache=false` turns it all off
       <fit id>/method/                  the fitted, sign-calibrated method at scale 1 (steerlab.methods.store)

@@ -1,4 +1,4 @@
-"""The front-door probe (README "What is checked"): bad values across every config group, each through `launch.py`.
+"""The front-door probe (docs/config.md "What is checked"): bad values across every config group, each through `launch.py`.
 
 Each must end in one `error:` line on stderr that names the culprit, exit status 2, no model load and no run folder.
 `{tmp}` in an argument is the test's temporary folder, where `files()` wrote the malformed inputs.
@@ -140,4 +140,4 @@ def test_the_probe_covers_every_config_group_and_the_readme_states_its_size():
         "launcher",
     } <= groups
     assert len(BAD) >= 30
-    assert f"{len(BAD)} bad values" in (REPO_ROOT / "README.md").read_text()
+    assert f"{len(BAD)} bad values" in (REPO_ROOT / "docs" / "config.md").read_text()

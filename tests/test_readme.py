@@ -1,4 +1,4 @@
-"""Every command block of the README works as written: launch lines pass every pre-model check (tiny model where
+"""Every command block of the README and the docs/ pages works as written: launch lines pass every pre-model check (tiny model where
 the line names a model that needs the network), sweep files compose, the tiny smoke line runs, the API snippet runs."""
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from steerlab.config import REPO_ROOT
 from steerlab.run import prepare
 from tests.helpers import HAS_SMOLLM2, SHARED_DATA, launch
 
-README = (REPO_ROOT / "README.md").read_text()
+PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+README = "\n".join(page.read_text() for page in PAGES)  # the README and every reference page, searched as one text
+API = (REPO_ROOT / "docs" / "api.md").read_text()
 OFFLINE_MODELS = {"tiny_llama", "tiny_qwen3", "tiny_gemma3", *(["smollm2_135m"] if HAS_SMOLLM2 else [])}
 
 
@@ -87,7 +89,7 @@ def test_readme_tiny_smoke_line_runs_and_scores(tmp_path):
 def test_readme_api_snippets_run(tmp_path, monkeypatch):
     """The Python API blocks, on the tiny model instead of SmolLM2 (and 4 TruthfulQA questions when the data is here)."""
     monkeypatch.chdir(tmp_path)
-    api = README.split("## Python API")[1].split("### Add a method")[0]
+    api = API.split("# Python API")[1].split("## Add a method")[0]
     code = (
         "\n".join(re.findall(r"```python\n(.*?)```", api, flags=re.S))
         .replace('"smollm2_135m"', '"tiny_llama"')
@@ -110,7 +112,7 @@ def test_slurm_start_and_the_tests_never_install_system_packages():
 
 
 def test_the_add_a_method_example_works_with_its_file_registry_line_and_yaml(tiny_ctx, monkeypatch, tmp_path):
-    """README "Add a method": the three blocks, as written, give a method that composes, fits, and steers (c = 0: untouched)."""
+    """docs/api.md "Add a method": the three blocks, as written, give a method that composes, fits, and steers (c = 0: untouched)."""
     import shutil
 
     import torch
@@ -121,7 +123,7 @@ def test_the_add_a_method_example_works_with_its_file_registry_line_and_yaml(tin
     from steerlab.steering import steer
     from tests.helpers import logits
 
-    section = README.split("### Add a method")[1].split("\n## ")[0]
+    section = API.split("## Add a method")[1].split("\n## ")[0]
     method_file, registry_line = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     (yaml_file,) = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
     space: dict = {}

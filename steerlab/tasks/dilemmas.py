@@ -38,7 +38,7 @@ class DilemmaConfig(TaskConfig):
     values_path: Optional[str] = None  # values.csv mapping value -> categories
     target: str = "honesty"  # a value or a category such as virtue/truthfulness
     pmass_min: float = 0.05  # items with p(yes) + p(no) below this are not scored (NaN: lowers coverage); yes_no only
-    scoring: Scoring = Scoring.likelihood  # likelihood or yes_no; chosen on validation dilemmas (README "What is computed")
+    scoring: Scoring = Scoring.likelihood  # likelihood or yes_no; chosen on validation dilemmas (docs/computed.md)
 
 
 def question(situation: str, action: str) -> str:
