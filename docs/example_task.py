@@ -13,7 +13,7 @@ import pandas as pd
 
 from steerlab.data import render
 from steerlab.likelihood import Continuations
-from steerlab.steering import steer, steered_prompt
+from steerlab.steering import steer
 from steerlab.tasks.base import Task, TaskConfig
 
 
@@ -35,9 +35,9 @@ class ReplyTask(Task):
     def evaluate(self, model, tok, method, items, coeffs, batch_size) -> pd.DataFrame:
         reply = tok(self.cfg.reply, add_special_tokens=False)["input_ids"]
         rows = []
-        for c in coeffs:  # steered_prompt: only `prompt` changes the text; steer: every other method's hooks
-            heads = tok([render(tok, steered_prompt(method, p, c)) for p in items["prompt"]], add_special_tokens=False)["input_ids"]
-            with steer(model, method, c):
+        for c in coeffs:
+            with steer(model, method, c) as prompt:  # hooks for most methods; prompt() edits the text for `prompt`
+                heads = tok([render(tok, prompt(p)) for p in items["prompt"]], add_special_tokens=False)["input_ids"]
                 total = Continuations(tok, heads, [reply] * len(heads), np.arange(len(heads)), batch_size).score(model)
             mean = total / len(reply)
             rows += [{"item": i, "group": i, "coeff": c, "y": v, "nll": -v} for i, v in zip(items.index, mean)]

@@ -9,7 +9,7 @@ from steerlab.context import FitContext
 from steerlab.data import persona_prompt, render
 from steerlab.layers import readout, readout_index
 from steerlab.methods.base import Method
-from steerlab.steering import steer, steered_prompt
+from steerlab.steering import steer
 
 NEUTRAL_PERSONA = "a"  # the template with no trait: "Pretend you are a person ..."
 
@@ -24,10 +24,10 @@ def readout_direction(ctx: FitContext) -> torch.Tensor:
 
 def projection(ctx: FitContext, method: Method, coeff: float, direction: torch.Tensor) -> float:
     """Mean read-out projection on `direction` of neutral-persona prompts with the validation suffixes, steered by coeff."""
-    user = steered_prompt(method, persona_prompt(ctx.template, NEUTRAL_PERSONA), coeff)
-    texts = [render(ctx.tok, user, part) for part in sorted({p.part for p in ctx.val})]
     layer = readout(ctx.placement.decoder(ctx.model), ctx.loss_layer)
-    with steer(ctx.model, method, coeff):
+    with steer(ctx.model, method, coeff) as prompt:
+        user = prompt(persona_prompt(ctx.template, NEUTRAL_PERSONA))
+        texts = [render(ctx.tok, user, part) for part in sorted({p.part for p in ctx.val})]
         states = last_tokens(ctx.model, ctx.tok, texts, {"r": layer}, ctx.batch_size, ctx.readout_tokens, desc="calibrate")["r"]
     return float((states @ direction).mean())
 

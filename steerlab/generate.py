@@ -77,13 +77,12 @@ def unsort(batches: Batches, values: list) -> list:
 
 def generate(model, tok, method, prompts: list[str], coeffs=SAMPLE_COEFFS, tokens: int = 48, batch_size: int = 16) -> pd.DataFrame:
     """One row per prompt × coefficient: the greedy reply to `prompt` (a user turn) with the model steered by c."""
-    from steerlab.steering import steer, steered_prompt
+    from steerlab.steering import steer
 
     rows = []
     for c in coeffs:
-        texts = [render(tok, steered_prompt(method, p, c)) for p in prompts]
-        with steer(model, method, c):
-            ids = greedy(model, tok, texts, tokens, batch_size, desc=f"samples c={c:+g}")
+        with steer(model, method, c) as prompt:
+            ids = greedy(model, tok, [render(tok, prompt(p)) for p in prompts], tokens, batch_size, desc=f"samples c={c:+g}")
         rows += [{"prompt": p, "coeff": float(c), "text": tok.decode(i, skip_special_tokens=True).strip()} for p, i in zip(prompts, ids)]
     return pd.DataFrame(rows)
 

@@ -97,15 +97,15 @@ def base_rule(probe, model, tok, nll_max: float | None, distinct_ratio: float) -
 def rung(probe, model, tok, method, coeff: float, stat, tokens: int) -> dict:
     """KL, and the coherence statistics of the steered greedy continuations, at user coefficient `coeff`."""
     from steerlab.generate import greedy
-    from steerlab.steering import steer, steered_prompt
+    from steerlab.steering import steer
     from steerlab.strength import statistic
 
     kl = statistic(probe.kl(model, tok, method, coeff), stat)
-    with steer(model, method, coeff):
+    with steer(model, method, coeff) as prompt:
         conts = greedy(
             model,
             tok,
-            [render(tok, steered_prompt(method, u, coeff)) for u in probe.users],
+            [render(tok, prompt(u)) for u in probe.users],
             tokens,
             probe.batch_size,
             desc=f"coherence c={coeff:+g}",

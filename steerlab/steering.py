@@ -1,14 +1,15 @@
 """Steering a model with any fitted method by a user coefficient c: the one mapping c → c · sign · scale.
 
-`with steer(model, method, c):` steers (and restores the model exactly on exit); `steered_prompt` is the prompt as
-the method shows it at c; `merge` folds a trained adapter at c into the weights. Sign (SPEC §4) and strength scale
+`with steer(model, method, c) as prompt:` steers the model (restored exactly on exit) and gives `prompt(user)`, the user
+turn as the method shows it at c: hooks and prompt edit come from one call, so no caller applies one without the
+other. `merge` folds a trained adapter at c into the weights. Sign (SPEC §4) and strength scale
 (SPEC §8) are calibrated per method; c = 0 is the untouched model for every method.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from steerlab.errors import ConfigError
 
@@ -22,15 +23,12 @@ def applied(method: Method, coeff: float) -> float:
 
 
 @contextmanager
-def steer(model, method: Method, coeff: float) -> Iterator[None]:
-    """`with steer(model, method, c):` — the model steered by c (sign and strength calibrated); restored exactly on exit."""
-    with method.apply(model, applied(method, coeff)):
-        yield
-
-
-def steered_prompt(method: Method, text: str, coeff: float) -> str:
-    """The user prompt as `method` shows it at user coefficient c (only prompting changes it)."""
-    return method.edit_prompt(text, applied(method, coeff))
+def steer(model, method: Method, coeff: float) -> Iterator[Callable[[str], str]]:
+    """`with steer(model, method, c) as prompt:` — the model steered by c (sign and strength calibrated), restored exactly
+    on exit, and `prompt(user)`: the user turn as `method` shows it at c (only prompting changes it)."""
+    scaled = applied(method, coeff)
+    with method.apply(model, scaled):
+        yield lambda text: method.edit_prompt(text, scaled)
 
 
 def merge(model, method: Method, coeff: float) -> None:

@@ -86,10 +86,10 @@ class KLProbe:
     @torch.no_grad()
     def kl(self, model, tok, method, coeff: float) -> np.ndarray:
         """Per-token KL(p_steered ‖ p_base) over every continuation token, with `method` at user coefficient c."""
-        from steerlab.steering import steer, steered_prompt
+        from steerlab.steering import steer
 
-        heads = [render(tok, steered_prompt(method, u, coeff)) for u in self.users]
-        with steer(model, method, coeff):
+        with steer(model, method, coeff) as prompt:
+            heads = [render(tok, prompt(u)) for u in self.users]
             parts = oom.run(
                 model,
                 "kl",

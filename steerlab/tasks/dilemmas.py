@@ -91,15 +91,15 @@ def likelihood_rows(model, tok, method, items: pd.DataFrame, c: float, batch_siz
     """Per dilemma (on its to_do item): y = mean token log-prob of the to_do action's text − the not_to_do one's, each
     as the assistant's reply to the situation, under steering at c; `nll` = the two replies' mean token NLL."""
     from steerlab.likelihood import Continuations
-    from steerlab.steering import steer, steered_prompt
+    from steerlab.steering import steer
 
     pairs = items.pivot_table(index="dilemma_idx", columns="action_type", values="action", aggfunc="first").dropna()
     first = items[items["action_type"] == "to_do"].drop_duplicates("dilemma_idx").set_index("dilemma_idx").loc[pairs.index]
-    heads = [render(tok, steered_prompt(method, reply_prompt(s), c)) for s in first["situation"]]
     texts = [a for pair in zip(pairs["to_do"], pairs["not_to_do"]) for a in pair]
     conts = tok(texts, add_special_tokens=False)["input_ids"]
     owner = np.repeat(np.arange(len(pairs)), 2)
-    with steer(model, method, c):
+    with steer(model, method, c) as prompt:
+        heads = [render(tok, prompt(reply_prompt(s))) for s in first["situation"]]
         total = Continuations(tok, tok(heads, add_special_tokens=False)["input_ids"], conts, owner, batch_size).score(
             model, desc=f"{name} c={c:+g}"
         )
@@ -211,7 +211,7 @@ class DilemmaTask(Task):
     def evaluate(self, model, tok, method, items, coeffs, batch_size) -> pd.DataFrame:
         """One row per item x coefficient: logratio, pmass, nll, y (prompts tokenized once per distinct prompt set);
         with `scoring: likelihood`, one row per dilemma (on its to_do item) and coefficient."""
-        from steerlab.steering import steer, steered_prompt
+        from steerlab.steering import steer
 
         if Scoring(self.cfg.scoring) == Scoring.likelihood:
             frames = []
@@ -229,11 +229,11 @@ class DilemmaTask(Task):
         frames = []
         for c in coeffs:
             t0 = time.perf_counter()
-            texts = [render(tok, steered_prompt(method, q, c), ANSWER_PREFIX) for q in base]
-            key = tuple(texts)
-            if key not in cache:
-                cache[key] = Batches.build(tok, texts, batch_size, device_of(model))
-            with steer(model, method, c):
+            with steer(model, method, c) as prompt:
+                texts = [render(tok, prompt(q), ANSWER_PREFIX) for q in base]
+                key = tuple(texts)
+                if key not in cache:
+                    cache[key] = Batches.build(tok, texts, batch_size, device_of(model))
                 out = score(model, cache[key], yes, no, desc=f"{self.name} c={c:+g}")
             frames.append(items[["dilemma_idx", "action_type", "group"]].assign(item=items.index, coeff=c, **out))
             log.info(

@@ -65,18 +65,18 @@ class SentimentTask(Task):
     def evaluate(self, model, tok, method, items, coeffs, batch_size) -> pd.DataFrame:
         from steerlab.generate import greedy
         from steerlab.likelihood import Continuations
-        from steerlab.steering import steer, steered_prompt
+        from steerlab.steering import steer
 
         prompts = list(items["prompt"])
         plain = tok([render(tok, p) for p in prompts], add_special_tokens=False)["input_ids"]  # what the unsteered model reads
         frames = []
         for c in coeffs:
             t0 = time.perf_counter()
-            with steer(model, method, c):
+            with steer(model, method, c) as prompt:
                 replies = greedy(
                     model,
                     tok,
-                    [render(tok, steered_prompt(method, p, c)) for p in prompts],
+                    [render(tok, prompt(p)) for p in prompts],
                     self.cfg.tokens,
                     batch_size,
                     desc=f"{self.name} c={c:+g}",

@@ -212,7 +212,7 @@ class TruthfulQATask(Task):
         return items.reset_index(drop=True).assign(group=lambda f: f.index)
 
     def evaluate(self, model, tok, method, items, coeffs, batch_size) -> pd.DataFrame:
-        from steerlab.steering import steer, steered_prompt
+        from steerlab.steering import steer
 
         owner, texts, is_true, is_best = [], [], [], []
         for pos, (best, true, false) in enumerate(zip(items["best"], items["true"], items["false"])):
@@ -225,10 +225,10 @@ class TruthfulQATask(Task):
         frames = []
         for c in coeffs:
             t0 = time.perf_counter()
-            heads = [render(tok, steered_prompt(method, q, c)) for q in items["question"]]
-            if tuple(heads) not in cache:
-                cache[tuple(heads)] = Continuations(tok, tok(heads, add_special_tokens=False)["input_ids"], ans_ids, owner, batch_size)
-            with steer(model, method, c):
+            with steer(model, method, c) as prompt:
+                heads = [render(tok, prompt(q)) for q in items["question"]]
+                if tuple(heads) not in cache:
+                    cache[tuple(heads)] = Continuations(tok, tok(heads, add_special_tokens=False)["input_ids"], ans_ids, owner, batch_size)
                 total = cache[tuple(heads)].score(model, desc=f"{self.name} c={c:+g}")
             mean = total / lengths
             rows = [

@@ -11,7 +11,7 @@ from steerlab.methods.registry import METHODS as REGISTRY
 from steerlab.methods.registry import build, trainable_names
 from steerlab.methods.store import load, save
 from steerlab.methods.vector import SteeringVector
-from steerlab.steering import steer, steered_prompt
+from steerlab.steering import steer
 from tests.helpers import logits
 
 PROMPTS = ["<|im_start|>user\nShould you tell the truth?<|im_end|>\n<|im_start|>assistant\nMy choice:", "The weather today is"]
@@ -40,9 +40,8 @@ def contract_config(name: str, ctx, tmp_path_factory) -> dict:
 
 
 def _steered(model, tok, method, c, prompts=PROMPTS):
-    texts = [steered_prompt(method, p, c) for p in prompts]
-    with steer(model, method, c):
-        return logits(model, tok, texts)
+    with steer(model, method, c) as prompt:
+        return logits(model, tok, [prompt(p) for p in prompts])
 
 
 def test_zero_coefficient_is_bit_identical(tiny, fitted):

@@ -13,7 +13,7 @@ from steerlab.data import render
 from steerlab.errors import DataError
 from steerlab.likelihood import Continuations
 from steerlab.methods.registry import build
-from steerlab.steering import steer, steered_prompt
+from steerlab.steering import steer
 from steerlab.tasks.dilemmas import DilemmaConfig, DilemmaTask
 from steerlab.tasks.registry import TASKS
 from steerlab.tasks.sentiment import SentimentConfig, SentimentTask
@@ -91,8 +91,8 @@ def test_truthfulqa_scores_worked_by_hand(tiny, mean_method, tqa_csv, coeff):
     items = task.load().head(3)
     rows = task.evaluate(model, tok, mean_method, items, [coeff], batch_size=8).set_index("item")
     for i, q in items.iterrows():
-        head = render(tok, steered_prompt(mean_method, q["question"], coeff))
-        with steer(model, mean_method, coeff):
+        with steer(model, mean_method, coeff) as prompt:
+            head = render(tok, prompt(q["question"]))
             true = [answer_logprob(model, tok, head, a) for a in q["true"]]
             false = [answer_logprob(model, tok, head, a) for a in q["false"]]
             best = answer_logprob(model, tok, head, q["best"])
@@ -265,8 +265,8 @@ def test_dilemmas_by_reply_likelihood_worked_by_hand(tiny, mean_method):
     for coeff in (0.0, 1.0):
         for _, r in rows[rows["coeff"] == coeff].iterrows():
             pair = items[items["dilemma_idx"] == r["dilemma_idx"]].set_index("action_type")
-            head = render(tok, steered_prompt(mean_method, reply_prompt(pair.loc["to_do", "situation"]), coeff))
-            with steer(model, mean_method, coeff):
+            with steer(model, mean_method, coeff) as prompt:
+                head = render(tok, prompt(reply_prompt(pair.loc["to_do", "situation"])))
                 (s1, n1), (s2, n2) = (answer_logprob(model, tok, head, pair.loc[k, "action"]) for k in ("to_do", "not_to_do"))
             assert r["y"] == pytest.approx(s1 / n1 - s2 / n2, abs=1e-5) and r["nll"] == pytest.approx(-(s1 / n1 + s2 / n2) / 2, abs=1e-5)
             assert (
