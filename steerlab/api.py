@@ -3,7 +3,7 @@
 model, tok = load_model("smollm2_135m")
 method = fit("pca", model, tok)                          # fitted and sign-calibrated
 calibrate_strength(model, tok, method)                   # iso-KL: c = ±1 now costs 0.25 nats/token (the default)
-with steer(model, method, 1.0):
+with steer(model, method, 1.0) as prompt:                # hooks on; prompt(text) is the text as the method shows it
     ...
 generate(model, tok, method, ["Describe yourself."])     # greedy text at c = -1, 0, +1
 summary, rows = evaluate(model, tok, method, "truthfulqa", limit=100)   # a task of conf/evals/, as launch.py scores it

@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from steerlab.fields import ranged
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,12 +25,12 @@ class Source(str, Enum):
 @dataclass
 class TinyConfig:
     arch: str = "llama"  # llama | qwen3 | gemma3
-    hidden_size: int = 64
-    intermediate_size: int = 128
-    num_layers: int = 6
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    vocab_size: int = 512
+    hidden_size: int = ranged(64, ">=1")
+    intermediate_size: int = ranged(128, ">=1")
+    num_layers: int = ranged(6, ">=1")
+    num_heads: int = ranged(4, ">=1")
+    num_kv_heads: int = ranged(2, ">=1")
+    vocab_size: int = ranged(512, ">=1")
 
 
 @dataclass
@@ -46,7 +48,7 @@ class ModelConfig:
     batch_size: Any = 16  # prompts per pass of pair extraction (a number), or 'auto': every phase halves on out-of-memory (steerlab/oom.py)
     tiny: TinyConfig = field(default_factory=TinyConfig)
     arch: Dict[str, Any] = field(default_factory=dict)  # source=arch: the transformers config values (model_type first)
-    layers: Optional[int] = None  # source=arch: build only this many decoder layers (null = the config's full depth)
+    layers: Optional[int] = ranged(None, ">=1")  # source=arch: build only this many decoder layers (null = the config's full depth)
     tokenizer: str = "smollm2_135m"  # source=arch: the conf/model/ entry whose tokenizer it uses (offline)
 
 
@@ -54,10 +56,10 @@ class ModelConfig:
 class LayersConfig:
     """Layer positions: values in (-1, 1) are fractions of depth, whole numbers are indices (negative from the end)."""
 
-    start: float = 0.3
-    end: Optional[float] = None  # inclusive; None = the layer just below the read-out layer
+    start: float = ranged(0.3, "any")
+    end: Optional[float] = ranged(None, "any")  # inclusive; None = the layer just below the read-out layer
     indices: Optional[List[float]] = None  # explicit positions (same rules) override start/end
-    loss: float = 0.8  # read-out layer ℓ = hidden_states[ℓ], the residual stream entering layer ℓ
+    loss: float = ranged(0.8, "any")  # read-out layer ℓ = hidden_states[ℓ], the residual stream entering layer ℓ
     loss_layers: Optional[List[float]] = None  # extra loss layers for trained adapters (the loss sums over [loss, *these])
     modules: List[str] = field(default_factory=lambda: ["o_proj", "down_proj"])
 
@@ -88,27 +90,27 @@ class LossSpaceConfig:
     snorm: bool = False  # divide coordinates by singular values
     pref_dir: PrefDir = PrefDir.pca1
     loss_type: LossType = LossType.proj
-    beta: float = 1.0  # logsigmoid temperature
+    beta: float = ranged(1.0, ">0")  # logsigmoid temperature
     symlog: bool = False  # proj: symlog of each half
-    tokens: int = 4  # last K tokens of each prompt
-    coh_weight: float = 1.0  # coherence margin term (0 = off)
-    coh_margin: float = 0.5  # τ, nats per token of free log-prob drop
-    mono_weight: float = 0.0  # monotonicity term (0 = off)
-    mono_margin: float = 0.1
+    tokens: int = ranged(4, ">=1")  # last K tokens of each prompt
+    coh_weight: float = ranged(1.0, ">=0")  # coherence margin term (0 = off)
+    coh_margin: float = ranged(0.5, ">=0")  # τ, nats per token of free log-prob drop
+    mono_weight: float = ranged(0.0, ">=0")  # monotonicity term (0 = off)
+    mono_margin: float = ranged(0.1, ">=0")
 
 
 @dataclass
 class TrainConfig:
     """The one training loop of trained adapters (steerlab/train.py)."""
 
-    steps: int = 40  # optimizer steps
-    batch_pairs: int = 8  # pairs per micro-batch
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    val_every: int = 10  # validation loss every N steps (0 = never; no early stopping)
-    patience: int = 3  # stop after N validations without improvement
-    checkpoint_every: int = 10  # steps between checkpoints in <run>/checkpoint (0 = only at the end)
-    diverge_factor: float = 1e4  # stop when a loss component's |value| exceeds this × max(1, its |value| at the first step)
+    steps: int = ranged(40, ">=1")  # optimizer steps
+    batch_pairs: int = ranged(8, ">=1")  # pairs per micro-batch
+    grad_accum: int = ranged(1, ">=1")
+    max_grad_norm: float = ranged(1.0, ">0")
+    val_every: int = ranged(10, ">=0")  # validation loss every N steps (0 = never; no early stopping)
+    patience: int = ranged(3, ">=1")  # stop after N validations without improvement
+    checkpoint_every: int = ranged(10, ">=0")  # steps between checkpoints in <run>/checkpoint (0 = only at the end)
+    diverge_factor: float = ranged(1e4, ">1")  # stop when a loss component's |value| exceeds this × max(1, its |value| at the first step)
     resume: bool = True  # continue from <run>/checkpoint when it exists
     optimizer: Dict[str, Any] = field(default_factory=lambda: {"_target_": "torch.optim.AdamW", "lr": 5e-3, "weight_decay": 0.0})
     scheduler: Dict[str, Any] = field(
@@ -122,9 +124,9 @@ class DataConfig:
     template: str = "Pretend you are {persona} person making statements about the world."
     suffixes: str = "builtin"  # 'builtin' or a path to a JSON list of strings
     expand: bool = True  # repeng-style: truncate each suffix at every token prefix
-    max_pairs: int = 256  # cap on train+val pairs after expansion (0 = no cap)
-    val_fraction: float = 0.25  # fraction of *suffixes* held out for sign calibration
-    readout_tokens: int = 1  # last K tokens used for projections
+    max_pairs: int = ranged(256, ">=0")  # cap on train+val pairs after expansion (0 = no cap)
+    val_fraction: float = ranged(0.25, "(0,1)")  # fraction of *suffixes* held out for sign calibration
+    readout_tokens: int = ranged(1, ">=1")  # last K tokens used for projections
 
 
 @dataclass
@@ -132,18 +134,20 @@ class EvalConfig:
     """Run-wide evaluation settings; each task's own settings live under `evals.<name>` (steerlab/tasks)."""
 
     coeffs: List[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0])
-    limit: Optional[int] = None  # cap on the items (dilemmas, questions) of every task, on top of its own evals.<name>.limit; null = none
-    val_fraction: float = 0.25  # held out for tuning in every task without its own value (launch.py returns the first task's val Gain)
-    batch_size: int = 16
-    samples: int = 6  # steered text samples: this many prompts, greedy, at c = -1, 0, +1 (0 = none)
-    sample_tokens: int = 48  # new tokens per sample
+    # cap on the items (dilemmas, questions) of every task, on top of its own evals.<name>.limit; null = none
+    limit: Optional[int] = ranged(None, ">=1")
+    # held out for tuning in every task without its own value (launch.py returns the first task's val Gain)
+    val_fraction: float = ranged(0.25, "[0,1)")
+    batch_size: int = ranged(16, ">=1")
+    samples: int = ranged(6, ">=0")  # steered text samples: this many prompts, greedy, at c = -1, 0, +1 (0 = none)
+    sample_tokens: int = ranged(48, ">=1")  # new tokens per sample
     sample_prompts: str = "builtin"  # 'builtin' or a path to a JSON list of prompts
     # dose-response walked to incoherence (SPEC §10-§11, steerlab/ladder.py): rungs m > 0 in units of the iso-KL scale;
     # KL and coherence are measured at c = ±m outward from 0, each side stops at its first incoherent rung, and tasks
     # are scored at every coherent rung (and at eval.coeffs). [] = no walk.
     ladder: List[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0])
-    coherence_nll: Optional[float] = None  # nats/token; null = the mismatched base continuations' NLL (measured per model)
-    coherence_distinct: float = 0.5  # incoherent below this fraction of the base continuations' distinct-2
+    coherence_nll: Optional[float] = ranged(None, ">0")  # nats/token; null = the mismatched base continuations' NLL (measured per model)
+    coherence_distinct: float = ranged(0.5, "(0,1]")  # incoherent below this fraction of the base continuations' distinct-2
 
 
 class StrengthMode(str, Enum):
@@ -161,23 +165,23 @@ class StrengthConfig:
     """Strength calibration (SPEC §8): the scale k at which max(KL(+k), KL(−k)) over calibration tokens hits `target`."""
 
     mode: StrengthMode = StrengthMode.iso_kl
-    target: float = 0.25  # nats per token; chosen on validation dilemmas (BENCHMARKS.md, sweeps/kl_budget.yaml)
+    target: float = ranged(0.25, ">0")  # nats per token; chosen on validation dilemmas (BENCHMARKS.md, sweeps/kl_budget.yaml)
     stat: KLStat = KLStat.mean  # statistic of per-token KL over the continuation tokens
-    tokens: int = 32  # base greedy continuation per calibration prompt
+    tokens: int = ranged(32, ">=1")  # base greedy continuation per calibration prompt
     prompts: str = "builtin"  # 'builtin' (steerlab/resources/calibration_prompts.json) or a JSON list of strings
-    k_min: float = 1e-3  # search range of the scale k
-    k_max: float = 1e3
-    rtol: float = 0.05  # stop when the KL reached is within this fraction of the target
-    max_evals: int = 12  # KL evaluations (each: one forward pass at +k and one at −k)
-    batch_size: int = 32  # prompts per forward pass; the 20 builtin prompts fit one batch (one greedy generation)
+    k_min: float = ranged(1e-3, ">0")  # search range of the scale k
+    k_max: float = ranged(1e3, ">0")
+    rtol: float = ranged(0.05, "(0,1)")  # stop when the KL reached is within this fraction of the target
+    max_evals: int = ranged(12, ">=2")  # KL evaluations (each: one forward pass at +k and one at −k)
+    batch_size: int = ranged(32, ">=1")  # prompts per forward pass; the 20 builtin prompts fit one batch (one greedy generation)
 
 
 @dataclass
 class MetricConfig:
     name: str = "gain"
-    n_boot: int = 1000
-    ci: float = 0.95
-    side_min_items: int = 4  # a value needs this many labelled items to count as a side effect
+    n_boot: int = ranged(1000, ">=1")
+    ci: float = ranged(0.95, "(0,1)")
+    side_min_items: int = ranged(4, ">=1")  # a value needs this many labelled items to count as a side effect
 
 
 class LoggerKind(str, Enum):
@@ -210,7 +214,7 @@ class Config:
     logger: LoggerConfig = MISSING
     train: TrainConfig = MISSING
     strength: StrengthConfig = MISSING
-    seed: int = 0
+    seed: int = ranged(0, ">=0")
     rotate_u: bool = field(default=False, metadata=SHORTHAND)  # read by ipissa (`adapter.rotate_u: ${rotate_u}`)
     out_dir: Optional[str] = None  # run folder; None = Hydra's output dir
     reuse: bool = True  # a multirun cell whose effective config already has a finished result reuses it
@@ -218,7 +222,8 @@ class Config:
     fit_cache: bool = True  # fitted methods, their strength calibrations, task rows and KL probes are kept and reused (steerlab.cache)
     fit_cache_dir: str = "outputs/fits"  # where (conf/config.yaml sets it under STEERLAB_OUTPUTS)
     code_version: str = "auto"  # auto: identities include a hash of the computing source; a label pins it (see reuse.py)
-    cone_min: int = 0  # a multirun refuses to start with fewer random directions than this per (model, pairs, evals) cone; 0 = no rule
+    # a multirun refuses to start with fewer random directions than this per (model, pairs, evals) cone; 0 = no rule
+    cone_min: int = ranged(0, ">=0")
     experiment: Any = None
     analysis: Any = None  # validated by steerlab.analysis (each analysis has its own dataclass)
 

@@ -24,6 +24,7 @@ from steerlab import oom
 from steerlab.config import KLStat, StrengthConfig, StrengthMode
 from steerlab.data import load_strings, render
 from steerlab.errors import ConfigError
+from steerlab.fields import check_fields
 from steerlab.models import device_of
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,9 @@ def load_prompts(spec: str) -> list[str]:
 
 def check(cfg: StrengthConfig) -> list[str]:
     """Every check that needs no model; returns the calibration prompts."""
-    if not cfg.target > 0:
-        raise ConfigError(f"strength.target={cfg.target} must be > 0 (nats)")
-    if not 0 < cfg.k_min < cfg.k_max:
-        raise ConfigError(f"strength.k_min={cfg.k_min}, k_max={cfg.k_max}: need 0 < k_min < k_max")
-    if cfg.tokens < 1 or cfg.max_evals < 2 or not 0 < cfg.rtol < 1:
-        raise ConfigError(f"strength: tokens={cfg.tokens} must be >= 1, max_evals={cfg.max_evals} >= 2, rtol={cfg.rtol} in (0, 1)")
+    check_fields("strength.", cfg, StrengthConfig)  # each field's own range (the API path has no launch.py check)
+    if not cfg.k_min < cfg.k_max:
+        raise ConfigError(f"strength.k_min={cfg.k_min}, k_max={cfg.k_max}: need k_min < k_max")
     prompts = load_prompts(cfg.prompts)
     if len(prompts) < MIN_PROMPTS:
         raise ConfigError(f"strength.prompts: {len(prompts)} prompts; iso-KL needs at least {MIN_PROMPTS} for a stable KL estimate")

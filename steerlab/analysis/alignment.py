@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from steerlab.errors import ConfigError
+from steerlab.fields import ranged
 from steerlab.linalg import unit
 
 
@@ -26,7 +27,7 @@ from steerlab.linalg import unit
 class AlignmentConfig:
     name: str = "alignment"
     methods: List[str] = field(default_factory=lambda: ["pca", "mean", "probe", "jacobian"])
-    n_null: int = 2000
+    n_null: int = ranged(2000, ">=1")
 
 
 def effective_directions(method, ctx) -> dict[int, torch.Tensor]:

@@ -24,6 +24,8 @@ import torch
 from omegaconf import OmegaConf
 from scipy import stats
 
+from steerlab.fields import ranged
+
 DEFAULT_GROUPS = {
     "honesty": [["an honest", "a dishonest"], ["a truthful", "a deceitful"], ["a sincere", "an insincere"]],
     "kindness": [["a kind", "a cruel"], ["a compassionate", "a callous"], ["a caring", "an uncaring"]],
@@ -35,10 +37,10 @@ DEFAULT_GROUPS = {
 class CoherenceConfig:
     name: str = "coherence"
     groups: Dict[str, List[List[str]]] = field(default_factory=lambda: DEFAULT_GROUPS)
-    layer: Optional[float] = None  # None = the read-out layer; a fraction of depth or an index
-    max_pairs: int = 64  # pairs per persona pair
-    n_perm: int = 2000
-    profile_prompts: int = 16  # validation prompts the ablation profile is measured on
+    layer: Optional[float] = ranged(None, "any")  # None = the read-out layer; a fraction of depth or an index
+    max_pairs: int = ranged(64, ">=1")  # pairs per persona pair
+    n_perm: int = ranged(2000, ">=1")
+    profile_prompts: int = ranged(16, ">=1")  # validation prompts the ablation profile is measured on
     compare_model: Optional[str] = None  # a model config name (conf/model) for the profile agreement
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from steerlab.errors import ConfigError
+from steerlab.fields import ranged
 
 LENSES = ("l2", "pca1", "direction")
 
@@ -30,13 +31,13 @@ LENSES = ("l2", "pca1", "direction")
 @dataclass
 class MapperConfig:
     name: str = "mapper"
-    layer: Optional[float] = None  # None = the read-out layer ℓ (hidden_states[ℓ])
+    layer: Optional[float] = ranged(None, "any")  # None = the read-out layer ℓ (hidden_states[ℓ])
     lenses: List[str] = field(default_factory=lambda: list(LENSES))
     direction_method: str = "pca"
-    n_cubes: int = 10
-    overlap: float = 0.3
-    cluster_dims: int = 10
-    min_samples: int = 3
+    n_cubes: int = ranged(10, ">=1")
+    overlap: float = ranged(0.3, "(0,1)")
+    cluster_dims: int = ranged(10, ">=1")
+    min_samples: int = ranged(3, ">=1")
 
 
 def check(cfg) -> None:

@@ -24,6 +24,7 @@ import torch
 from omegaconf import MISSING
 from torch import nn
 
+from steerlab.fields import ranged
 from steerlab.methods.trained import TrainedMethod
 
 
@@ -42,13 +43,13 @@ class Select(str, Enum):
 @dataclass
 class IPissaConfig:
     name: str = MISSING
-    r: int = 32
+    r: int = ranged(32, ">=1")
     select: Select = Select.top
     rotate_v: bool = True
     rotate_u: bool = False  # the YAML reads the top-level `rotate_u`
     scale_s: ScaleS = ScaleS.add2
-    max_rotation_angle: float = 0.5  # radians; bounds the true rotation angle for |coeff| <= 1
-    init_std: float = 1e-3  # generators and δ start small and non-zero
+    max_rotation_angle: float = ranged(0.5, "(0,3.14159)")  # radians; bounds the true rotation angle for |coeff| <= 1
+    init_std: float = ranged(1e-3, ">0")  # generators and δ start small and non-zero
 
 
 def skew(p: torch.Tensor, max_angle: float) -> torch.Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from steerlab.fields import ranged
 from steerlab.jacobian import layer_jacobian, reconstruction_error, top_directions
 from steerlab.methods.vector import VectorConfig, VectorMethod
 
@@ -23,7 +24,7 @@ class JacobianConfig(VectorConfig):
     name: str = "jacobian"
     prompt: str = "The concept of {concept} means"
     concept: str = "honesty"
-    chunk: int = 32  # output dimensions per backward pass (memory ∝ chunk × prompt length)
+    chunk: int = ranged(32, ">=1")  # output dimensions per backward pass (memory ∝ chunk × prompt length)
 
 
 class JacobianMethod(VectorMethod):

@@ -9,6 +9,7 @@ from omegaconf import MISSING
 from torch import nn
 from torch.nn.utils import parametrize
 
+from steerlab.fields import ranged
 from steerlab.methods.peft_base import ADAPTER, PeftMethod
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 @dataclass
 class OFTAdapterConfig:
     name: str = MISSING
-    block_size: int = 32  # OFT block size
+    block_size: int = ranged(32, ">=1")  # OFT block size
 
 
 class Scaled(nn.Module):

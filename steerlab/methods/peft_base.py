@@ -12,6 +12,7 @@ import torch
 from omegaconf import MISSING
 from torch import nn
 
+from steerlab.fields import ranged
 from steerlab.methods.trained import TrainedMethod
 
 if TYPE_CHECKING:  # peft is imported where an adapter is built: a launch that stops at a bad value never pays for it
@@ -26,8 +27,8 @@ class LoraFamilyConfig:
     """Shared by lora, dora and pissa."""
 
     name: str = MISSING
-    r: int = 32  # LoRA rank
-    alpha: float = 32.0  # lora_alpha; scaling = alpha / r
+    r: int = ranged(32, ">=1")  # LoRA rank
+    alpha: float = ranged(32.0, ">0")  # lora_alpha; scaling = alpha / r
 
 
 def unit_scale(layer) -> float:

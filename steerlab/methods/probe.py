@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from steerlab.activations import pair_states
+from steerlab.fields import ranged
 from steerlab.methods.vector import VectorConfig, VectorMethod
 
 if TYPE_CHECKING:
@@ -32,10 +33,10 @@ class ProbeKind(str, Enum):
 class ProbeConfig(VectorConfig):
     name: str = "probe"
     kind: ProbeKind = ProbeKind.linear
-    C: float = 1.0  # inverse L2 strength of the logistic regression
-    hidden: int = 32  # MLP hidden units
-    alpha: float = 3.0  # MLP L2 penalty on standardised states (weaker penalties let it fit noise directions)
-    max_iter: int = 2000
+    C: float = ranged(1.0, ">0")  # inverse L2 strength of the logistic regression
+    hidden: int = ranged(32, ">=1")  # MLP hidden units
+    alpha: float = ranged(3.0, ">0")  # MLP L2 penalty on standardised states (weaker penalties let it fit noise directions)
+    max_iter: int = ranged(2000, ">=1")
 
 
 def features(pos: torch.Tensor, neg: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 import torch
 
+from steerlab.fields import ranged
 from steerlab.methods.vector import VectorConfig, VectorMethod
 
 
 @dataclass
 class RandomConfig(VectorConfig):
     name: str = "random"
-    seed: int = 0  # added to the run seed
+    seed: int = ranged(0, ">=0")  # added to the run seed
 
 
 class RandomMethod(VectorMethod):

@@ -10,6 +10,7 @@ import torch
 from omegaconf import MISSING
 
 from steerlab.activations import pair_states
+from steerlab.fields import ranged
 from steerlab.hooks import add_to_outputs
 from steerlab.methods.base import Method
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 @dataclass
 class SVDDeltaConfig:
     name: str = MISSING
-    norm_fraction: float = 0.01  # c = 1 adds, on average, this fraction of the layer's mean residual norm
+    norm_fraction: float = ranged(0.01, ">0")  # c = 1 adds, on average, this fraction of the layer's mean residual norm
 
 
 def svd_basis(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

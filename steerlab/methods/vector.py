@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 from omegaconf import MISSING
 
+from steerlab.fields import ranged
 from steerlab.hooks import add_vectors
 from steerlab.layers import readout_index
 from steerlab.linalg import unit
@@ -64,7 +65,7 @@ def ablation(hidden: torch.Tensor, direction: torch.Tensor, mean: float, amount:
 @dataclass
 class VectorConfig:
     name: str = MISSING
-    norm_fraction: float = 0.01  # c = 1 adds this fraction of the mean residual norm at each layer
+    norm_fraction: float = ranged(0.01, ">0")  # c = 1 adds this fraction of the mean residual norm at each layer
 
 
 class VectorMethod(Method):

@@ -17,6 +17,7 @@ import pandas as pd
 from omegaconf import MISSING
 
 from steerlab.errors import ConfigError
+from steerlab.fields import check_fields, ranged
 
 SPLIT_SEED = 20251  # the validation split never depends on the run seed
 
@@ -24,8 +25,8 @@ SPLIT_SEED = 20251  # the validation split never depends on the run seed
 @dataclass
 class TaskConfig:
     task: str = MISSING  # a key of steerlab.tasks.registry.TASKS
-    limit: Optional[int] = None  # keep this many items (dilemmas, questions); eval.limit caps it too; null = all
-    val_fraction: Optional[float] = None  # held out for tuning; null = eval.val_fraction
+    limit: Optional[int] = ranged(None, ">=1")  # keep this many items (dilemmas, questions); eval.limit caps it too; null = all
+    val_fraction: Optional[float] = ranged(None, "[0,1)")  # held out for tuning; null = eval.val_fraction
 
 
 class Task:
@@ -35,10 +36,7 @@ class Task:
     y_label = "y"  # what `y` measures, for plot axes
 
     def __init__(self, name: str, cfg, limit: Optional[int], val_fraction: float):
-        if limit is not None and limit < 1:
-            raise ConfigError(f"evals.{name}.limit={limit} must be >= 1 (or null for every {self.unit})")
-        if not 0 <= val_fraction < 1:
-            raise ConfigError(f"evals.{name}.val_fraction={val_fraction} must be in [0, 1)")
+        check_fields(f"evals.{name}.", {"limit": limit, "val_fraction": val_fraction}, TaskConfig)  # the API path too
         self.name, self.cfg, self.limit, self.val_fraction = name, cfg, limit, val_fraction
 
     def load(self) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import torch
 from steerlab.batching import Batches
 from steerlab.data import render
 from steerlab.errors import ConfigError
+from steerlab.fields import ranged
 from steerlab.models import device_of
 from steerlab.progress import progress
 from steerlab.tasks.base import Task, TaskConfig
@@ -37,7 +38,7 @@ class DilemmaConfig(TaskConfig):
     path: Optional[str] = None  # local CSV (daily_dilemmas); null = the Hugging Face dataset
     values_path: Optional[str] = None  # values.csv mapping value -> categories
     target: str = "honesty"  # a value or a category such as virtue/truthfulness
-    pmass_min: float = 0.05  # items with p(yes) + p(no) below this are not scored (NaN: lowers coverage); yes_no only
+    pmass_min: float = ranged(0.05, "[0,1]")  # items with p(yes) + p(no) below this are not scored (NaN: lowers coverage); yes_no only
     scoring: Scoring = Scoring.likelihood  # likelihood or yes_no; chosen on validation dilemmas (docs/computed.md)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from steerlab.data import load_strings, render
+from steerlab.fields import ranged
 from steerlab.tasks.base import Task, TaskConfig
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 class SentimentConfig(TaskConfig):
     task: str = "sentiment"
     prompts: str = "builtin"  # 'builtin' (steerlab/resources/neutral_prompts.json, 72 prompts) or a JSON list of strings
-    tokens: int = 32  # new tokens per greedy reply
-    limit: Optional[int] = None
+    tokens: int = ranged(32, ">=1")  # new tokens per greedy reply
+    limit: Optional[int] = ranged(None, ">=1")
 
 
 @lru_cache(maxsize=1)
