@@ -22,6 +22,7 @@ and an entry computed by other code is then reused with a warning naming both ha
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -35,8 +36,10 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from steerlab.config import ModelConfig, TrainConfig
 from steerlab.errors import ConfigError
-from steerlab.reuse import BOOKKEEPING, Claim, code_version, dump_json, load_json, source_hash, writable
+from steerlab.fields import counts
+from steerlab.reuse import Claim, code_version, dump_json, load_json, source_hash, writable
 
 log = logging.getLogger(__name__)
 # Modules that never run while a method fits (evaluation, strength, reports, orchestration, this cache): editing them
@@ -62,8 +65,13 @@ FIT_CODE_SKIP = (
     "progress.py",
     "log.py",
 )
-MODEL_BOOKKEEPING = ("cache_dir",)  # where a converted model is kept, not what it computes
 MARKER = "COMPLETE"
+
+
+def counted(node, schema: type) -> dict:
+    """A config section as plain data, less the fields a fit's identity does not count (steerlab.fields.counts)."""
+    drop = {f.name for f in dataclasses.fields(schema) if not counts(f, node, True, fit=True)}
+    return {k: v for k, v in plain(node).items() if k not in drop}
 
 
 def plain(node):
@@ -92,12 +100,10 @@ def fit_inputs(cfg: DictConfig) -> dict:
     """What a fit reads, resolved: model, data, layers, adapter and seed (and train, loss_space for trained adapters)."""
     from steerlab.methods.registry import trainable_names
 
-    inputs = {key: plain(cfg[key]) for key in ("model", "data", "layers", "adapter")}
-    for key in MODEL_BOOKKEEPING:
-        inputs["model"].pop(key, None)
+    inputs = {key: plain(cfg[key]) for key in ("data", "layers", "adapter")} | {"model": counted(cfg.model, ModelConfig)}
     inputs["seed"] = cfg.seed
     if cfg.adapter.name in trainable_names():
-        inputs["train"] = {k: v for k, v in plain(cfg.train).items() if k not in BOOKKEEPING}
+        inputs["train"] = counted(cfg.train, TrainConfig)
         inputs["loss_space"] = plain(cfg.loss_space)
     inputs["code"] = pinned(cfg) or fit_code()
     return inputs
@@ -306,7 +312,7 @@ class FitCache:
     def base_key(self, task, items: pd.DataFrame) -> str:
         """Rows at c = 0 depend on the model and the task's inputs only: c = 0 is the unsteered model for every method,
         bit for bit (tests/methods/test_registry.py, test_trained.py), so one file per model and task serves every fit."""
-        model = {k: v for k, v in plain(self.cfg.model).items() if k not in MODEL_BOOKKEEPING}
+        model = counted(self.cfg.model, ModelConfig)
         return digest({"model": model, **self.task_inputs(task, items)})
 
     def rows(self, task, items: pd.DataFrame, coeffs: list[float], evaluate_fn) -> tuple[pd.DataFrame, list[float]]:
@@ -358,7 +364,7 @@ class FitCache:
 
 # --- the KL probe --------------------------------------------------------------------------------
 def probe_key(cfg: DictConfig, users: list[str]) -> str:
-    model = {k: v for k, v in plain(cfg.model).items() if k not in (*MODEL_BOOKKEEPING, "batch_size")}
+    model = {k: v for k, v in counted(cfg.model, ModelConfig).items() if k != "batch_size"}
     s = cfg.strength
     return digest({"model": model, "users": users, "tokens": s.tokens, "batch_size": s.batch_size, "code": code_of(cfg)})
 

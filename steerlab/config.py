@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from steerlab.fields import ranged
+from steerlab.fields import ARCH_ONLY, NOT_IN_IDENTITY, RUN_ONLY, TRAINED_ONLY, ranged
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,13 +43,15 @@ class ModelConfig:
     gguf_assemble: bool = False  # gguf_package ships the file in parts: its `assemble(path)` joins them (once) into cache_dir
     dtype: str = "float32"  # float32 | bfloat16 | float16
     device: str = "cpu"  # cpu | cuda | auto (device_map)
-    cache_dir: str = "${oc.env:STEERLAB_CACHE,'~/.cache/steerlab'}"
+    cache_dir: str = field(default="${oc.env:STEERLAB_CACHE,'~/.cache/steerlab'}", metadata=RUN_ONLY)
     layers_path: Optional[str] = None  # dotted path of the decoder-layer list; None = found generically
     batch_size: Any = 16  # prompts per pass of pair extraction (a number), or 'auto': every phase halves on out-of-memory (steerlab/oom.py)
     tiny: TinyConfig = field(default_factory=TinyConfig)
-    arch: Dict[str, Any] = field(default_factory=dict)  # source=arch: the transformers config values (model_type first)
-    layers: Optional[int] = ranged(None, ">=1")  # source=arch: build only this many decoder layers (null = the config's full depth)
-    tokenizer: str = "smollm2_135m"  # source=arch: the conf/model/ entry whose tokenizer it uses (offline)
+    arch: Dict[str, Any] = field(default_factory=dict, metadata=ARCH_ONLY)  # source=arch: the transformers config values (model_type first)
+    # source=arch: build only this many decoder layers (null = the config's full depth)
+    layers: Optional[int] = ranged(None, ">=1", identity="source=arch")
+    # source=arch: the conf/model/ entry whose tokenizer it uses (offline)
+    tokenizer: str = field(default="smollm2_135m", metadata=ARCH_ONLY)
 
 
 @dataclass
@@ -109,9 +111,10 @@ class TrainConfig:
     max_grad_norm: float = ranged(1.0, ">0")
     val_every: int = ranged(10, ">=0")  # validation loss every N steps (0 = never; no early stopping)
     patience: int = ranged(3, ">=1")  # stop after N validations without improvement
-    checkpoint_every: int = ranged(10, ">=0")  # steps between checkpoints in <run>/checkpoint (0 = only at the end)
-    diverge_factor: float = ranged(1e4, ">1")  # stop when a loss component's |value| exceeds this × max(1, its |value| at the first step)
-    resume: bool = True  # continue from <run>/checkpoint when it exists
+    checkpoint_every: int = ranged(10, ">=0", identity=False)  # steps between checkpoints in <run>/checkpoint (0 = only at the end)
+    # stop when a loss component's |value| exceeds this × max(1, its |value| at the first step)
+    diverge_factor: float = ranged(1e4, ">1", identity=False)
+    resume: bool = field(default=True, metadata=NOT_IN_IDENTITY)  # continue from <run>/checkpoint when it exists
     optimizer: Dict[str, Any] = field(default_factory=lambda: {"_target_": "torch.optim.AdamW", "lr": 5e-3, "weight_decay": 0.0})
     scheduler: Dict[str, Any] = field(
         default_factory=lambda: {"_target_": "steerlab.train.warmup_cosine", "_partial_": True, "warmup": 0.1}
@@ -205,26 +208,30 @@ SHORTHAND = {"shorthand": True}  # a top-level key that only groups read, by int
 class Config:
     model: ModelConfig = MISSING
     adapter: Any = MISSING  # validated against the method's own schema (methods registry)
-    loss_space: LossSpaceConfig = MISSING
+    loss_space: LossSpaceConfig = field(default=MISSING, metadata=TRAINED_ONLY)
     layers: LayersConfig = MISSING
     metric: MetricConfig = MISSING
     data: DataConfig = MISSING
     eval: EvalConfig = MISSING
     evals: Dict[str, Any] = field(default_factory=dict)  # task name -> its config (conf/evals/, steerlab.tasks); the first is the objective
-    logger: LoggerConfig = MISSING
-    train: TrainConfig = MISSING
+    logger: LoggerConfig = field(default=MISSING, metadata=NOT_IN_IDENTITY)
+    train: TrainConfig = field(default=MISSING, metadata=TRAINED_ONLY)
     strength: StrengthConfig = MISSING
     seed: int = ranged(0, ">=0")
     rotate_u: bool = field(default=False, metadata=SHORTHAND)  # read by ipissa (`adapter.rotate_u: ${rotate_u}`)
-    out_dir: Optional[str] = None  # run folder; None = Hydra's output dir
-    reuse: bool = True  # a multirun cell whose effective config already has a finished result reuses it
-    results_index: str = "outputs/index"  # where finished runs are recorded by identity (conf/config.yaml sets it)
-    fit_cache: bool = True  # fitted methods, their strength calibrations, task rows and KL probes are kept and reused (steerlab.cache)
-    fit_cache_dir: str = "outputs/fits"  # where (conf/config.yaml sets it under STEERLAB_OUTPUTS)
-    code_version: str = "auto"  # auto: identities include a hash of the computing source; a label pins it (see reuse.py)
+    out_dir: Optional[str] = field(default=None, metadata=NOT_IN_IDENTITY)  # run folder; None = Hydra's output dir
+    # a multirun cell whose effective config already has a finished result reuses it
+    reuse: bool = field(default=True, metadata=NOT_IN_IDENTITY)
+    # where finished runs are recorded by identity (conf/config.yaml sets it)
+    results_index: str = field(default="outputs/index", metadata=NOT_IN_IDENTITY)
+    # fitted methods, their strength calibrations, task rows and KL probes are kept and reused (steerlab.cache)
+    fit_cache: bool = field(default=True, metadata=NOT_IN_IDENTITY)
+    fit_cache_dir: str = field(default="outputs/fits", metadata=NOT_IN_IDENTITY)  # where (conf/config.yaml sets it under STEERLAB_OUTPUTS)
+    # auto: identities include a hash of the computing source; a label pins it (see reuse.py)
+    code_version: str = field(default="auto", metadata=NOT_IN_IDENTITY)
     # a multirun refuses to start with fewer random directions than this per (model, pairs, evals) cone; 0 = no rule
-    cone_min: int = ranged(0, ">=0")
-    experiment: Any = None
+    cone_min: int = ranged(0, ">=0", identity=False)
+    experiment: Any = field(default=None, metadata=NOT_IN_IDENTITY)
     analysis: Any = None  # validated by steerlab.analysis (each analysis has its own dataclass)
 
 

@@ -16,9 +16,34 @@ from dataclasses import field
 from steerlab.errors import ConfigError
 
 
-def ranged(default, rule: str):
-    """A numeric config field with its allowed range: `beta: float = ranged(1.0, ">0")`."""
-    return field(default=default, metadata={"range": rule})
+def ranged(default, rule: str, identity: bool | str = True):
+    """A numeric config field with its allowed range: `beta: float = ranged(1.0, ">0")` (`identity`: see below)."""
+    return field(default=default, metadata={"range": rule, "identity": identity})
+
+
+# Whether a field enters a run's identity (steerlab.reuse.effective), stated on the field as metadata["identity"]:
+# True (the default: it can change a result), False (how a run is carried out or where it writes: never),
+# "trained" (a group only trained adapters read), "source=arch" (a model key only `source: arch` reads), or
+# "run" (counts for a run but not for a fit: where a converted model is kept; kept so finished runs keep their identity).
+NOT_IN_IDENTITY = {"identity": False}
+TRAINED_ONLY = {"identity": "trained"}
+ARCH_ONLY = {"identity": "source=arch"}
+RUN_ONLY = {"identity": "run"}
+
+
+def counts(f: dataclasses.Field, node, trained: bool, fit: bool = False) -> bool:
+    """Whether field `f` of config section `node` enters the identity of a run, or with `fit` of a fitted method (the fit
+    cache: every field but the False and "run" ones; it never read the source condition, so its entries keep their keys)."""
+    rule = f.metadata.get("identity", True)
+    if fit:
+        return rule not in (False, "run")
+    if rule == "trained":
+        return trained
+    if rule == "source=arch":
+        return node.get("source") == "arch"
+    if rule == "run":
+        return not fit
+    return bool(rule)
 
 
 def rules_of(schema: type) -> dict[str, str]:

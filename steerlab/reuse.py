@@ -1,7 +1,8 @@
 """A run's identity (hash of its *effective* config) and the index of finished runs that multiruns reuse.
 
-Two cells of a sweep share an identity when every key that can change the result is equal: logger, launcher (hydra),
-run-folder keys never count; `train` and `loss_space` count only for trained adapters, and not `train.resume`,
+Two cells of a sweep share an identity when every key that can change the result is equal. Each config field says
+whether it counts, in its own metadata (steerlab.fields: NOT_IN_IDENTITY, TRAINED_ONLY, ARCH_ONLY, RUN_ONLY); today: logger, launcher
+(hydra), run-folder keys never count; `train` and `loss_space` count only for trained adapters, and not `train.resume`,
 `checkpoint_every` or `diverge_factor`; a top-level shorthand (`rotate_u`, see `steerlab.config.shorthands`) counts only
 through the groups that read it (ipissa's `adapter.rotate_u`); `model.arch`, `model.layers` and `model.tokenizer` count
 only for `source: arch`. The code version (package version and a hash of the computing source) is part of the identity,
@@ -28,23 +29,6 @@ from omegaconf import DictConfig, OmegaConf
 from steerlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
-NEVER = (
-    "hydra",
-    "logger",
-    "out_dir",
-    "reuse",
-    "results_index",
-    "experiment",
-    "code_version",
-    "fit_cache",
-    "fit_cache_dir",
-    "cone_min",
-)  # plus the shorthands
-TRAINED_ONLY = ("train", "loss_space")
-BOOKKEEPING = ("resume", "checkpoint_every", "diverge_factor")  # train keys that never change a finished result
-ARCH_ONLY = ("arch", "layers", "tokenizer")  # model keys only `source: arch` reads (models.arch_model)
-
-
 READ_ONLY = ("report", "sweeper.py")  # only read finished runs or schedule them: editing them never changes a result
 
 
@@ -73,23 +57,25 @@ def source_hash(root: Path, skip: tuple[str, ...] = READ_ONLY) -> str:
 
 
 def effective(cfg: DictConfig) -> dict:
-    """The resolved config restricted to keys that can change this run's result."""
-    from steerlab.config import shorthands
+    """The resolved config restricted to keys that can change this run's result: each field says whether it counts
+    (metadata "identity", steerlab.fields.counts); Hydra's own node and the shorthands never do."""
+    from dataclasses import fields
+
+    from steerlab.config import GROUP_SCHEMAS, Config, shorthands
+    from steerlab.fields import counts
     from steerlab.methods.registry import trainable_names
 
+    trained = cfg.adapter.name in trainable_names()
+    top = {f.name: f for f in fields(Config)}
     data = {}
     for key in cfg:
-        if key not in NEVER + shorthands():
-            value = cfg[key]  # resolved against the whole config, so a shorthand interpolated inside a group still counts there
-            data[key] = OmegaConf.to_container(value, resolve=True, enum_to_str=True) if OmegaConf.is_config(value) else value
-    if data["adapter"]["name"] not in trainable_names():
-        for key in TRAINED_ONLY:
-            data.pop(key, None)
-    for key in BOOKKEEPING:  # how a run is carried out, not what it computes
-        data.get("train", {}).pop(key, None)
-    if data.get("model", {}).get("source") != "arch":  # keys no other source reads: finished runs keep their identity
-        for key in ARCH_ONLY:
-            data["model"].pop(key, None)
+        if key == "hydra" or key in shorthands() or (key in top and not counts(top[key], cfg, trained)):
+            continue
+        value = cfg[key]  # resolved against the whole config, so a shorthand interpolated inside a group still counts there
+        data[key] = OmegaConf.to_container(value, resolve=True, enum_to_str=True) if OmegaConf.is_config(value) else value
+        for f in fields(GROUP_SCHEMAS[key]) if key in GROUP_SCHEMAS else []:
+            if not counts(f, value, trained):
+                data[key].pop(f.name, None)
     pinned = cfg.get("code_version", "auto")
     data["code"] = code_version() if pinned == "auto" else f"pinned:{pinned}"
     return data

@@ -268,3 +268,44 @@ def test_a_command_line_value_the_file_lists_selects_grids_and_another_replaces_
     other = cells(["model=qwen3_0_6b"])
     assert {c["model"] for c in other} == {"qwen3_0_6b"} and len(other) == 3 + 2 + 1
     assert sorted(c["seed"] for c in cells(["seed=1"])) == ["1"] * 4  # a grid without the key takes the override
+
+
+IDENTITY_PINS = {  # (overrides, run identity, fit identity), each hashed with the checkout path replaced
+    "default": ([], "15bffd831184adc6", "fae030313db4adb1"),
+    "ipissa": (["adapter=ipissa", "rotate_u=true", "train.resume=false"], "11b30d1787ac0e0b", "0bc2d342c008bc6d"),
+    "lora_tiny": (["adapter=lora", "model=tiny_llama", "train.checkpoint_every=3"], "4e3c36dbd60f40e0", "ad6b6a238e4d9bcc"),
+    "arch": (
+        ["model=arch_qwen3_4b", "model.layers=4", "model.dtype=bfloat16", "adapter=lora", "experiment=smoke"],
+        "7b163d7b75f20912",
+        "8f42399736bd7505",
+    ),
+    "control": (
+        ["data=sentiment", "evals=[sentiment]", "evals.sentiment.limit=64", "adapter=random", "seed=3", "cone_min=20"],
+        "6220caa1d1b7f856",
+        "746941ccbdbbaa75",
+    ),
+    "truthfulqa": (
+        ["evals=[builtin,truthfulqa]", "evals.truthfulqa.limit=100", "adapter=pca", "seed=1", "logger=none"],
+        "5e4e5592df525b79",
+        "1da0eeea51f5cd68",
+    ),
+}
+
+
+def pin_of(data: dict) -> str:
+    import hashlib
+
+    text = json.dumps(data, sort_keys=True, default=str).replace(str(REPO_ROOT), "<repo>")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", IDENTITY_PINS)
+def test_what_enters_an_identity_is_pinned(name):
+    """A refactor of the configs, of `effective` or of the fit cache's inputs must not move finished cells or fits (the
+    headline grid resumes from them). If this fails on purpose (a new key that changes results), bump `code_version` in
+    the long sweeps and re-pin."""
+    from steerlab.cache import fit_inputs
+
+    overrides, run_pin, fit_pin = IDENTITY_PINS[name]
+    cfg = compose_cfg([*overrides, "code_version=pin"])
+    assert (pin_of(effective(cfg)), pin_of(fit_inputs(cfg))) == (run_pin, fit_pin)
