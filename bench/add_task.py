@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from steerlab.reuse import load_json
+from steerlab.record import load_json
 
 REPO = Path(__file__).resolve().parents[1]
 PHASES = ("fit_seconds", "strength_seconds", "builtin/eval_seconds", "{task}/eval_seconds", "samples_seconds")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from steerlab.record import load_json
 from steerlab.report.sweep import task_rows
-from steerlab.reuse import load_json
 
 HEAD = [
     "| method | task | k | KL(+k) | KL(−k) | max / target | min / target | evals | edge hit | Effect | ΔNLL | Gain (95% CI) | coverage |",

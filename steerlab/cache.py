@@ -9,7 +9,7 @@ per-task rows computed for them, and the KL probe's base continuations per model
       <fit id>/strength/<key>.json      one strength calibration of this fit per strength config (scale and measurements)
       <fit id>/evals/<key>.parquet      one task's steered rows (item × coefficient ≠ 0) at one calibration; more append
       base/<key>.parquet                one task's rows at c = 0 per model: the unsteered model, shared by every method
-      <fit id>.claim                    held by the job fitting this identity (steerlab.reuse.Claim): others wait, then load
+      <fit id>.claim                    held by the job fitting this identity (steerlab.record.Claim): others wait, then load
       probes/<key>/                     the KL probe (base greedy continuations and base log-probs) per model, dtype,
                                         prompts and tokens
 
@@ -39,7 +39,8 @@ from omegaconf import DictConfig, OmegaConf
 from steerlab.config import ModelConfig, TrainConfig
 from steerlab.errors import ConfigError
 from steerlab.fields import counts
-from steerlab.reuse import Claim, code_version, dump_json, load_json, source_hash, writable
+from steerlab.record import Claim, dump_json, load_json, writable
+from steerlab.reuse import code_version, source_hash
 
 log = logging.getLogger(__name__)
 # Modules that never run while a method fits (evaluation, strength, reports, orchestration, this cache): editing them
@@ -61,6 +62,7 @@ FIT_CODE_SKIP = (
     "ladder.py",
     "cache.py",
     "reuse.py",
+    "record.py",
     "messages.py",
     "progress.py",
     "log.py",

@@ -114,11 +114,11 @@ def failed(cfg, ex: BaseException) -> float:
     import logging
     import traceback
 
-    from steerlab.reuse import write_status
+    from steerlab.record import Status, write_status
     from steerlab.run import run_dir_of, task_overrides
 
     folder = run_dir_of(cfg)
     message = one_line(ex) if isinstance(ex, (SteerlabError, HydraException, OmegaConfBaseException)) else f"{type(ex).__name__}: {ex}"
-    write_status(folder, "failed", error=message, overrides=task_overrides(), traceback=traceback.format_exc(limit=20))
+    write_status(folder, Status.failed, error=message, overrides=task_overrides(), traceback=traceback.format_exc(limit=20))
     logging.getLogger("steerlab").error("job failed: %s (details in %s/status.json)", message, folder)
     return float("nan")

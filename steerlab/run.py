@@ -23,7 +23,8 @@ from steerlab.log import make_logger
 from steerlab.methods.base import Method
 from steerlab.methods.registry import build, trainable_names
 from steerlab.methods.store import save
-from steerlab.reuse import Claim, Index, copy_result, dump_json, identity, load_json, read_status, writable, write_status
+from steerlab.record import Claim, Index, Status, copy_result, read_status, read_summary, writable, write_status, write_summary
+from steerlab.reuse import identity
 from steerlab.tasks.base import Task
 from steerlab.tasks.registry import build_all
 
@@ -158,11 +159,11 @@ def folder_plan(cfg: DictConfig, folder: Path, ident: str) -> str:
     """What to do with the run folder: 'new', 'resume' (an interrupted run of this config), 'recompute', or 'done'."""
     previous = read_status(folder) or {}
     status, same = previous.get("status"), previous.get("identity") == ident
-    if status == "computed" and not same:
+    if status == Status.computed and not same:
         raise ConfigError(f"out_dir={folder} holds a finished run of another config; choose another out_dir (nothing was changed)")
-    if status == "computed":
+    if status == Status.computed:
         return "done" if cfg.reuse else "recompute"
-    return "resume" if status == "running" and same else "new"
+    return "resume" if status == Status.running and same else "new"
 
 
 def run(cfg: DictConfig) -> float:
@@ -178,7 +179,7 @@ def run(cfg: DictConfig) -> float:
     what = folder_plan(cfg, folder, ident)
     if what == "done":
         log.info("%s already holds this finished run (reuse=true): nothing recomputed", folder)
-        return objective(plan, load_json(folder / "summary.json"))
+        return objective(plan, read_summary(folder))
     if cfg.train.resume:
         check_checkpoint(folder)
     if what == "recompute":
@@ -190,10 +191,15 @@ def run(cfg: DictConfig) -> float:
     if source is not None:  # a concurrent sweep computed this identity while we waited
         copy_result(source, folder)
         write_status(
-            folder, "reused", identity=ident, overrides=task_overrides(), source=str(source), code=(read_status(source) or {}).get("code")
+            folder,
+            Status.reused,
+            identity=ident,
+            overrides=task_overrides(),
+            source=str(source),
+            code=(read_status(source) or {}).get("code"),
         )
         log.info("reused %s, computed meanwhile by another job", source)
-        return objective(plan, load_json(folder / "summary.json"))
+        return objective(plan, read_summary(folder))
     try:
         return compute(cfg, plan, folder, ident, what == "resume")
     finally:
@@ -203,7 +209,7 @@ def run(cfg: DictConfig) -> float:
 
 def compute(cfg: DictConfig, plan: Plan, folder: Path, ident: str, resuming: bool) -> float:
     """Fit, evaluate and record one run in `folder` (status running → computed, or failed with its error)."""
-    write_status(folder, "running", identity=ident, overrides=task_overrides())
+    write_status(folder, Status.running, identity=ident, overrides=task_overrides())
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     seed_everything(cfg.seed)
     logger = make_logger(cfg, folder, resume=resuming)
@@ -215,12 +221,16 @@ def compute(cfg: DictConfig, plan: Plan, folder: Path, ident: str, resuming: boo
         from steerlab.messages import one_line
 
         write_status(
-            folder, "failed", identity=ident, overrides=task_overrides(), error=one_line(ex) if isinstance(ex, SteerlabError) else repr(ex)
+            folder,
+            Status.failed,
+            identity=ident,
+            overrides=task_overrides(),
+            error=one_line(ex) if isinstance(ex, SteerlabError) else repr(ex),
         )
         raise
     finally:
         logger.finish(code)
-    write_status(folder, "computed", identity=ident, overrides=task_overrides())
+    write_status(folder, Status.computed, identity=ident, overrides=task_overrides())
     try:
         Index(cfg.results_index).record(ident, folder)
     except OSError as e:  # the result is safe in its folder; only later reuse is lost
@@ -254,7 +264,7 @@ def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
         "loss_layer": plan.loss_layer,
         "n_train_pairs": len(ctx.train),
     }
-    dump_json(folder / "summary.json", summary)
+    write_summary(folder, summary)
     logger.summary({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
     log.info("analysis %s done in %.1f s; run folder: %s", acfg.name, summary["analysis_seconds"], folder)
     return summary
@@ -399,7 +409,7 @@ def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger
     from steerlab.report import dose_response, effect_vs_kl, print_ladder, print_table, task_section, write_report
     from steerlab.strength import strength_line
 
-    dump_json(folder / "summary.json", summary)
+    write_summary(folder, summary)
     title = f"{plan.method.name} on {cfg.model.name}"
     sections: list[str] = []
     for i, (tp, (results, task_summary, table)) in enumerate(zip(plan.tasks, outcomes)):

@@ -20,7 +20,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from steerlab.errors import ConfigError
-from steerlab.reuse import Index, copy_result, identity, read_status, write_status
+from steerlab.record import Index, Status, copy_result, read_status, write_status
+from steerlab.reuse import identity
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +195,10 @@ def reuse(cell: Cell, sweep_dir: Path, source: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cell.config, resolve=True))
     status = read_status(source) or {}
-    if status.get("status") != "computed":
+    if status.get("status") != Status.computed:
         write_status(
             folder,
-            "failed",
+            Status.failed,
             identity=cell.identity,
             overrides=cell.overrides,
             source=str(source),
@@ -205,7 +206,9 @@ def reuse(cell: Cell, sweep_dir: Path, source: Path) -> None:
         )
         return
     copy_result(source, folder)
-    write_status(folder, "reused", identity=cell.identity, overrides=cell.overrides, source=str(source.resolve()), code=status.get("code"))
+    write_status(
+        folder, Status.reused, identity=cell.identity, overrides=cell.overrides, source=str(source.resolve()), code=status.get("code")
+    )
     log.info("cell %d (%s) reuses %s", cell.num, " ".join(cell.overrides), source)
 
 

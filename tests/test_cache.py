@@ -18,7 +18,8 @@ from steerlab.config import REPO_ROOT
 from steerlab.fitting import fit
 from steerlab.methods.registry import build
 from steerlab.progress import Lines
-from steerlab.reuse import Claim, source_hash
+from steerlab.record import Claim
+from steerlab.reuse import source_hash
 from steerlab.strength import KLProbe
 from tests.helpers import QUICK, compose_cfg, launch, launch_env, write_csv
 
@@ -186,7 +187,7 @@ def test_a_claim_waits_with_a_line_every_few_seconds_then_returns_the_result(tmp
         tmp_path, "abc", tmp_path / "second", poll_s=0.05, every_s=0.2, what="fit", find=lambda: result if result.exists() else None
     )
     threading.Timer(0.7, result.mkdir).start()
-    with caplog.at_level(logging.INFO, logger="steerlab.reuse"):
+    with caplog.at_level(logging.INFO, logger="steerlab.record"):
         assert waiter.acquire() == result
     assert caplog.text.count("fit abc is being computed by") >= 2
     held.release()

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from steerlab.reuse import Claim, Index, boot_id, load_json
+from steerlab.record import Claim, Index, boot_id, load_json
 from tests.helpers import SHARED_DATA, compose_cfg, launch, launch_env, said
 
 QUICK = [

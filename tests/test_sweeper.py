@@ -12,7 +12,8 @@ import pytest
 
 from steerlab.config import REPO_ROOT
 from steerlab.preempt import Deferred
-from steerlab.reuse import Index, effective, identity, write_status
+from steerlab.record import Index, write_status
+from steerlab.reuse import effective, identity
 from tests.helpers import compose_cfg, launch, only_sweep, statuses, wandb_records
 
 QUICK = ["model=tiny_llama", "experiment=quick", "evals.builtin.pmass_min=0", "layers.start=1", "layers.loss=5"]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from steerlab.record import FINISHED
+
 NULL_METHOD = "random"
 BAND_METRICS = ["effect", "gain"]
 
@@ -39,7 +41,7 @@ def context_of(row, keys: list[str]) -> tuple:
 
 def bands(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, Band]:
     """{context: Band} from the finished random cells of each context (contexts with < 2 seeds have none)."""
-    done = frame[frame["status"].isin(["computed", "reused"]) & frame["gain"].notna() & (frame["method"] == NULL_METHOD)]
+    done = frame[frame["status"].isin(FINISHED) & frame["gain"].notna() & (frame["method"] == NULL_METHOD)]
     out: dict[tuple, Band] = {}
     metrics = BAND_METRICS + [c for c in frame.columns if c.startswith("S(")]
     contexts = [context_of(row, keys) for _, row in done.iterrows()]
@@ -89,7 +91,7 @@ def cone_verdict(p: float) -> str:
 
 def cones(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, np.ndarray]:
     """{context: the Effects of its finished random cells} (contexts with < 2 have none)."""
-    done = frame[frame["status"].isin(["computed", "reused"]) & frame["effect"].notna() & (frame["method"] == NULL_METHOD)]
+    done = frame[frame["status"].isin(FINISHED) & frame["effect"].notna() & (frame["method"] == NULL_METHOD)]
     contexts = [context_of(row, keys) for _, row in done.iterrows()]
     out = {}
     for ctx in dict.fromkeys(contexts):
@@ -104,7 +106,7 @@ def mark_cone(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str]) -> pd.D
     p against single directions) and vs_random (the verdict, from cone_p)."""
     found = cones(frame, keys)
     group_keys = [k for k in keys if k != "seed"]
-    done = frame[frame["status"].isin(["computed", "reused"]) & frame["effect"].notna()]
+    done = frame[frame["status"].isin(FINISHED) & frame["effect"].notna()]
     ns, ps, seeds, verdicts = [], [], [], []
     for _, row in table.iterrows():
         null = found.get(context_of(row, keys))

@@ -20,6 +20,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from steerlab.errors import ConfigError, SteerlabError
+from steerlab.record import FINISHED
 from steerlab.report import fmt
 from steerlab.report.band import NULL_METHOD
 from steerlab.report.sweep import cells, pm, write
@@ -78,7 +79,7 @@ def missing_cells(sweep_dir: Path) -> pd.DataFrame:
     """Expected cells with no finished (computed or reused) folder in this sweep."""
     want = expected_cells(sweep_dir)
     have = cells(sweep_dir)
-    have = have[have["status"].isin(["computed", "reused"])]
+    have = have[have["status"].isin(FINISHED)]
     for key, default in (("model", None), ("data", DEFAULT_DATA), ("adapter", None), ("seed", "0")):
         if key not in have:
             have[key] = default if default is not None else want[key].iloc[0]

@@ -23,9 +23,9 @@ from scipy import stats  # noqa: E402
 
 from steerlab.errors import ConfigError  # noqa: E402
 from steerlab.plots import saved  # noqa: E402
+from steerlab.record import FINISHED, Status, load_json, read_status  # noqa: E402
 from steerlab.report import fmt  # noqa: E402
 from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only  # noqa: E402
-from steerlab.reuse import load_json, read_status  # noqa: E402
 
 METRICS = [
     "gain",
@@ -155,7 +155,7 @@ def t_half(sd, n, level: float = 0.95):
 def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Mean ± sd over seeds per group, n, the 95% CI of Gain (t over seeds, or bootstrap over items for n = 1) and
     of Effect (t over seeds; none for n = 1)."""
-    done = frame[frame["status"].isin(["computed", "reused"]) & frame["gain"].notna()]
+    done = frame[frame["status"].isin(FINISHED) & frame["gain"].notna()]
     group_keys = [k for k in keys if k != "seed"]
     rows = []
     for label, g in done.groupby(group_keys, sort=False, dropna=False) if group_keys else [((), done)]:
@@ -163,8 +163,8 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         row = dict(
             zip(group_keys, label),
             n=len(g),
-            computed=int((g.status == "computed").sum()),
-            reused=int((g.status == "reused").sum()),
+            computed=int((g.status == Status.computed).sum()),
+            reused=int((g.status == Status.reused).sum()),
             method="/".join(sorted(set(g["method"].dropna()))),
             bracket_hits=int(g["strength_bracket_hit"].fillna(False).astype(bool).sum()),
         )
@@ -266,7 +266,7 @@ def effect_kl_plot(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str], pa
     of Effect(m) (at the cone's median KL(m)); SPEC §9–§10."""
     rungs = sorted({abs(float(c[3:-1])) for c in table.columns if c.startswith("kl(")})
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    null = frame[frame["status"].isin(["computed", "reused"]) & (frame["method"] == "random")]
+    null = frame[frame["status"].isin(FINISHED) & (frame["method"] == "random")]
     if len(null) >= 2:
         curves = [ladder_curve(r, rungs) for _, r in null.iterrows()]
         kl, eff = np.array([c[0] for c in curves]), np.array([c[1] for c in curves])
@@ -433,7 +433,7 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
     out.mkdir(exist_ok=True)
     frame.to_csv(out / "cells.csv", index=False)
     per_cell = frame.drop_duplicates("cell")
-    failed = [(sweep_dir / r.cell, r.error or "unknown error") for r in per_cell.itertuples() if r.status == "failed"]
+    failed = [(sweep_dir / r.cell, r.error or "unknown error") for r in per_cell.itertuples() if r.status == Status.failed]
     counts = per_cell["status"].value_counts().to_dict()
     parts = sections(distinct(frame), keys)
     text = [
@@ -459,7 +459,7 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     table = table[["task", *[c for c in table.columns if c != "task"]]] if len(table) else table
     table.to_csv(out / "sweep.csv", index=False)
-    codes = per_cell.loc[per_cell["status"].isin(["computed", "reused"]), "code"].fillna("(not recorded)").value_counts()
+    codes = per_cell.loc[per_cell["status"].isin(FINISHED), "code"].fillna("(not recorded)").value_counts()
     if len(codes) > 1:
         text += [
             "## Code versions",
@@ -472,7 +472,7 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
         ]
     if failed:
         text += ["## Failed jobs", "", *[f"- `{f.name}`: {err}" for f, err in failed], ""]
-    reused = per_cell[per_cell["status"] == "reused"]
+    reused = per_cell[per_cell["status"] == Status.reused]
     if len(reused):
         text += ["## Reused cells", "", *[f"- `{r.cell}` reuses `{r.source}` (same effective config)" for r in reused.itertuples()], ""]
     (out / "sweep.md").write_text("\n".join(text))
