@@ -12,14 +12,14 @@ import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from steerlab.errors import ConfigError
+from steerlab.grid import expand
 from steerlab.record import Index, Status, copy_result, read_status, write_status
 from steerlab.reuse import identity
 
@@ -45,55 +45,6 @@ def quoted(value: str) -> str:
 def pinned(cell: Cell, sweep_dir: Path) -> List[str]:
     """Overrides fixing a launched cell's folder: absolute (not relative to the job's cwd), at its grid position."""
     return [f"hydra.sweep.dir={quoted(str(sweep_dir.resolve()))}", f"hydra.sweep.subdir={quoted(cell.subdir)}"]
-
-
-def expand(params: dict, grids: List[dict], arguments: List[str], config_loader=None) -> List[List[str]]:
-    """Every cell's overrides, grid after grid (the basic sweeper's product within each grid; no grids = params alone).
-
-    A command-line override whose values the file lists for that key (`model=smollm2_135m` of `model:
-    smollm2_135m,gemma3_270m`) selects part of the sweep: a grid that sets the key keeps only those values, and is
-    left out when it has none of them. Any other override (a value the file does not list) applies to every grid."""
-    parser = OverridesParser.create(config_loader=config_loader)
-    listed = listed_values([params, *grids])
-    out: List[List[str]] = []
-    for merged in [{**params, **g} for g in grids] or [params]:
-        cell = selected(merged, arguments, listed)
-        if cell is not None:
-            out += BasicSweeper.split_arguments(parser.parse_overrides([f"{k}={v}" for k, v in cell[0].items()] + cell[1]), None)[0]
-    return out
-
-
-def plain_values(value) -> List[str] | None:
-    """The values of a plain comma list (`a,b`); None for a sweep function (`range(0,20)`) or a list literal."""
-    text = str(value)
-    return None if any(ch in text for ch in "()[]{}") else text.split(",")
-
-
-def listed_values(groups: List[dict]) -> Dict[str, set]:
-    """{key: every value the sweep file lists for it} over params and grids (plain comma lists only)."""
-    listed: Dict[str, set] = {}
-    for g in groups:
-        for k, v in g.items():
-            if plain_values(v) is not None:
-                listed.setdefault(k, set()).update(plain_values(v))
-    return listed
-
-
-def selected(merged: dict, arguments: List[str], listed: Dict[str, set]):
-    """(this grid's keys, the remaining command-line overrides) after the selecting overrides, or None when the grid
-    has none of the selected values."""
-    merged, rest = dict(merged), []
-    for arg in arguments:
-        key, _, value = arg.partition("=")
-        values, mine = plain_values(value), plain_values(merged[key]) if key in merged else None
-        if values is None or mine is None or not set(values) <= listed.get(key, set()):
-            rest.append(arg)
-            continue
-        keep = [v for v in mine if v in values]
-        if not keep:
-            return None
-        merged[key] = ",".join(keep)
-    return merged, rest
 
 
 class DedupSweeperBase(BasicSweeper):

@@ -251,7 +251,7 @@ def test_a_pinned_code_version_replaces_the_source_hash_in_the_identity(monkeypa
 def test_a_command_line_value_the_file_lists_selects_grids_and_another_replaces_it():
     """`model=smollm2_135m` on a file whose grids set the model runs only that model's cells (a grid for another model
     is left out, never turned into a twin with that grid's settings); an unlisted value applies to every grid."""
-    from steerlab.sweeper import expand
+    from steerlab.grid import expand
 
     params = {"model": "smollm2_135m,gemma3_270m"}
     grids = [

@@ -12,7 +12,7 @@ import pytest
 
 from steerlab.report.headline import END, START, effect_direction, expected_cells, low_coverage, off_budget
 from steerlab.report.sweep import METRICS, aggregate, kl_sides, t_half
-from steerlab.sweeper import expand
+from steerlab.grid import expand
 from tests.helpers import REPO_ROOT, launch, only_sweep, statuses, write_csv
 
 GRIDS = "hydra.sweeper.grids=[{adapter:prompt,seed:'0'},{adapter:random,seed:'0,1'},{adapter:'pca,random',seed:'0'}]"
