@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from steerlab.record import load_json
-from steerlab.report.sweep import task_rows
+from steerlab.report.load import task_rows
 
 HEAD = [
     "| method | task | k | KL(+k) | KL(−k) | max / target | min / target | evals | edge hit | Effect | ΔNLL | Gain (95% CI) | coverage |",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from steerlab.report.sweep import task_rows
+from steerlab.report.load import task_rows
 
 VAL = ["val_gain", "val_effect", "val_delta_nll", "val_n_items"]
 TEST = ["gain", "gain_ci_low", "gain_ci_high", "effect", "delta_nll", "p", "n_items", "coverage"]

@@ -232,6 +232,8 @@ class Config:
     # a multirun refuses to start with fewer random directions than this per (model, pairs, evals) cone; 0 = no rule
     cone_min: int = ranged(0, ">=0", identity=False)
     experiment: Any = field(default=None, metadata=NOT_IN_IDENTITY)
+    # what the README headline compares (sweeps/headline.yaml: method, peers, control); read only by the report
+    headline: Any = field(default=None, metadata=NOT_IN_IDENTITY)
     analysis: Any = None  # validated by steerlab.analysis (each analysis has its own dataclass)
 
 

@@ -14,8 +14,8 @@ from omegaconf import open_dict
 
 from steerlab import ranges
 from steerlab.config import REPO_ROOT
-from steerlab.methods.registry import build
 from steerlab.grid import expand
+from steerlab.methods.registry import build
 from steerlab.tasks.registry import build_all
 from tests.helpers import QUICK, launch, only_sweep, statuses, write_csv
 

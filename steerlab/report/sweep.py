@@ -1,15 +1,11 @@
-"""A sweep folder as one table (markdown + CSV, grouped by the swept keys), a Pareto plot and dose-response plots.
-
-Every cell folder of a multirun holds `status.json` (computed | reused | failed) and, when it finished,
-`summary.json`. Cells that differ only by `seed` form one group: metrics are mean ± sd over seeds (never
-the best seed), with a 95% CI that is Student-t over seeds when there are two or more, and the run's own
-bootstrap CI over items when there is one.
+"""The sweep report in three steps: load (steerlab.report.load: the cells as one table), aggregate
+(steerlab.report.aggregate: seeds, random band and cone, per section, in memory) and render (here: markdown, CSV,
+Pareto, dose-response, Gain and Effect-vs-KL plots, and the W&B upload). The README headline
+(steerlab.report.headline) renders the same aggregate.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,44 +15,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
 
-from steerlab.errors import ConfigError  # noqa: E402
 from steerlab.plots import saved  # noqa: E402
-from steerlab.record import FINISHED, Status, load_json, read_status  # noqa: E402
+from steerlab.record import FINISHED, Status  # noqa: E402
 from steerlab.report import fmt  # noqa: E402
-from steerlab.report.band import Band, bands, draw_hband, draw_sband, mark, only  # noqa: E402
-
-METRICS = [
-    "gain",
-    "effect",
-    "rho",
-    "delta_nll",
-    "val_gain",
-    "n_items",
-    "coverage",
-    "kl_plus",
-    "kl_minus",
-    "kl_target",
-    "strength_scale",
-    "anti_steerable",
-    "slope_sd",
-    "max_dose",
-    "max_dose_kl",
-    "effect_at_max_dose",
-    "kl_larger",
-    "kl_smaller",
-    "kl_plus_is_larger",
-]  # the last three per cell, from kl_plus / kl_minus (see kl_sides)
-RUN_WIDE = (
-    "kl_plus",
-    "kl_minus",
-    "kl_target",
-    "strength_scale",
-    "method",
-    "strength_bracket_hit",
-)  # summary keys shared by every task of a run
-PER_COEFF = ("S(", "NLL(", "MC1(", "MC2(", "kl(", "coherent(")  # per-coefficient columns, averaged over seeds (ladder: KL, coherent share)
+from steerlab.report.aggregate import Section, SweepTables, sweep_tables  # noqa: E402
+from steerlab.report.band import Band, draw_hband, draw_sband  # noqa: E402
 
 
 @dataclass
@@ -66,132 +30,7 @@ class SweepReport:
     plots: list[Path]
     n_cells: int
     failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def natural(name: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, str]:
-    out = {}
-    for o in overrides:
-        key, _, value = o.lstrip("+~").partition("=")
-        out[key] = value
-    return out
-
-
-def task_rows(summary: dict) -> list[dict]:
-    """One dict per task of a run's summary: the run-wide keys, then the task's metrics unprefixed (and `task`)."""
-    wide = {k: v for k, v in summary.items() if "/" not in k}
-    if "tasks" not in summary:  # a run from before several evals per run: its metrics are unprefixed
-        return [{"task": "eval", **wide}]
-    return [{**wide, "task": t, **{k[len(t) + 1 :]: v for k, v in summary.items() if k.startswith(f"{t}/")}} for t in summary["tasks"]]
-
-
-def cells(sweep_dir: Path) -> pd.DataFrame:
-    """One row per cell folder and task: status, its overrides as columns, and the task's metrics when it finished."""
-    rows = []
-    for folder in sorted((p for p in sweep_dir.iterdir() if (p / "status.json").is_file()), key=lambda p: natural(p.name)):
-        st = read_status(folder)
-        overrides = parse_overrides(st.get("overrides", []))
-        row = {
-            "cell": folder.name,
-            "status": st["status"],
-            "error": st.get("error"),
-            "source": st.get("source"),
-            "code": st.get("code"),
-            "setting": " ".join(f"{k}={v}" for k, v in sorted(overrides.items())),
-            **overrides,
-        }
-        if not (folder / "summary.json").is_file():
-            rows.append({**row, "task": None})
-            continue
-        for metrics in task_rows(load_json(folder / "summary.json")):
-            keep = [*METRICS, "gain_ci_low", "gain_ci_high", "mc1_effect", *RUN_WIDE]
-            rows.append(
-                {
-                    **row,
-                    "task": metrics["task"],
-                    **{k: metrics.get(k) for k in keep},
-                    **{k: v for k, v in metrics.items() if k.startswith(PER_COEFF)},
-                }
-            )
-    if not rows:
-        raise ConfigError(f"{sweep_dir}: no cell folders with status.json (is this a steerlab multirun folder?)")
-    frame = pd.DataFrame(rows)
-    frame = frame.reindex(columns=[*frame.columns, *[c for c in ("method", *METRICS) if c not in frame]])  # every cell failed: NaN columns
-    return kl_sides(frame)
-
-
-def kl_sides(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per cell: the larger and the smaller of KL(+1), KL(−1), and whether +1 is the larger (1.0 / 0.0).
-
-    Iso-KL binds the larger sign of each cell (SPEC §8), and which sign that is can differ between seeds, so the
-    budget is judged on the mean of the per-cell larger KL, not on the larger of the per-sign means."""
-    kl = frame[["kl_plus", "kl_minus"]].astype(float)
-    return frame.assign(
-        kl_larger=kl.max(axis=1, skipna=False),
-        kl_smaller=kl.min(axis=1, skipna=False),
-        kl_plus_is_larger=(kl["kl_plus"] >= kl["kl_minus"]).astype(float).where(kl.notna().all(axis=1)),
-    )
-
-
-def distinct(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per setting and task: a cell that repeats another cell's overrides (the same cell listed by two grids
-    of a union) is one measurement, not another seed."""
-    return frame.drop_duplicates(["setting", "task"])
-
-
-def swept_keys(frame: pd.DataFrame, overrides: list[str]) -> list[str]:
-    keys = [k for k in overrides if k in frame and frame[k].fillna("(default)").nunique() > 1]
-    return keys or [k for k in overrides if k in frame][:1]
-
-
-def t_half(sd, n, level: float = 0.95):
-    """Half-width of the t interval of a mean over `n` values with sample sd `sd` (arrays broadcast)."""
-    return stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)
-
-
-def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean ± sd over seeds per group, n, the 95% CI of Gain (t over seeds, or bootstrap over items for n = 1) and
-    of Effect (t over seeds; none for n = 1)."""
-    done = frame[frame["status"].isin(FINISHED) & frame["gain"].notna()]
-    group_keys = [k for k in keys if k != "seed"]
-    rows = []
-    for label, g in done.groupby(group_keys, sort=False, dropna=False) if group_keys else [((), done)]:
-        label = label if isinstance(label, tuple) else (label,)
-        row = dict(
-            zip(group_keys, label),
-            n=len(g),
-            computed=int((g.status == Status.computed).sum()),
-            reused=int((g.status == Status.reused).sum()),
-            method="/".join(sorted(set(g["method"].dropna()))),
-            bracket_hits=int(g["strength_bracket_hit"].fillna(False).astype(bool).sum()),
-        )
-        for m in METRICS:
-            vals = g[m].astype(float) if m in g else pd.Series(np.nan, index=g.index)  # a run from before the metric existed
-            row[f"{m}_mean"], row[f"{m}_sd"] = vals.mean(), vals.std(ddof=1) if len(vals) > 1 else float("nan")
-        if len(g) > 1:
-            half, effect_half = t_half(row["gain_sd"], len(g)), t_half(row["effect_sd"], len(g))
-            row.update(
-                ci_low=row["gain_mean"] - half,
-                ci_high=row["gain_mean"] + half,
-                ci_kind="t over seeds",
-                effect_ci_low=row["effect_mean"] - effect_half,
-                effect_ci_high=row["effect_mean"] + effect_half,
-            )
-        else:  # one seed: Gain's bootstrap over items; Effect has none
-            row.update(
-                ci_low=g["gain_ci_low"].iloc[0],
-                ci_high=g["gain_ci_high"].iloc[0],
-                ci_kind="bootstrap over items",
-                effect_ci_low=np.nan,
-                effect_ci_high=np.nan,
-            )
-        for c in [c for c in g.columns if c.startswith(PER_COEFF)]:
-            row[c] = g[c].astype(float).mean()
-        rows.append(row)
-    return pd.DataFrame(rows)
+    figures: dict[tuple[str, str], Path] = field(default_factory=dict)  # (section name, plot kind) -> file
 
 
 def pm(mean: float, sd: float) -> str:
@@ -309,14 +148,6 @@ def gain_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | Non
     return saved(fig, path)
 
 
-def override_keys(sweep_dir: Path) -> list[str]:
-    keys: list[str] = []
-    for status in sorted(sweep_dir.glob("*/status.json")):
-        for key in parse_overrides(json.loads(status.read_text()).get("overrides", [])):
-            keys += [key] if key not in keys else []
-    return keys
-
-
 def table_markdown(table: pd.DataFrame, keys: list[str]) -> str:
     shown = pd.DataFrame(
         {
@@ -371,38 +202,18 @@ def band_text(table: pd.DataFrame, keys: list[str]) -> list[str]:
     ]
 
 
-SPLIT = ("model",)  # swept keys that get their own section: numbers of different models never share a table or plot
-
-
-def sections(frame: pd.DataFrame, keys: list[str]) -> list[tuple[str, str, pd.DataFrame, list[str]]]:
-    """(title, file suffix, rows, keys inside the section) per task, and per model when the model is swept."""
-    split = [k for k in keys if k in SPLIT]
-    inner = [k for k in keys if k not in split]
-    out = []
-    for task in dict.fromkeys(frame["task"].dropna()):
-        rows = frame[frame["task"] == task]
-        if not split:
-            out.append((task, task, rows, inner))
-            continue
-        for values, part in rows.groupby(split, sort=False):
-            values = values if isinstance(values, tuple) else (values,)
-            out.append((f"{task} — {', '.join(map(str, values))}", "_".join([task, *map(str, values)]), part, inner))
-    return out
-
-
-def task_section(frame: pd.DataFrame, keys: list[str], title: str, name: str, out: Path) -> tuple[list[str], list[Path], pd.DataFrame]:
-    """The table, band sentence and plots of one section (plots named `<kind>_<name>.png`)."""
-    table = mark(aggregate(frame, keys), frame, keys)
-    text = [f"## {title}", ""]
+def render_section(section: Section, out: Path) -> tuple[list[str], dict[str, Path]]:
+    """The markdown and the plots of one section ({kind: path}; files named `<kind>_<section name>.png`)."""
+    table, keys = section.table, section.keys
+    text = [f"## {section.title}", ""]
     if not len(table):
-        return text + ["No cell finished.", ""], [], table
-    band = only(bands(frame, keys))
-    names = {kind: f"{kind}_{name}.png" for kind in ("pareto", "dose_response", "gain", "effect_kl")}
-    plots = [
-        pareto_plot(table, keys, out / names["pareto"], band),
-        dose_plot(table, keys, out / names["dose_response"], band),
-        gain_plot(table, keys, out / names["gain"], band),
-    ]
+        return text + ["No cell finished.", ""], {}
+    names = {kind: f"{kind}_{section.name}.png" for kind in ("pareto", "dose_response", "gain", "effect_kl")}
+    plots = {
+        "pareto": pareto_plot(table, keys, out / names["pareto"], section.band),
+        "dose_response": dose_plot(table, keys, out / names["dose_response"], section.band),
+        "gain": gain_plot(table, keys, out / names["gain"], section.band),
+    }
     text += [
         table_markdown(table, keys),
         "",
@@ -416,26 +227,22 @@ def task_section(frame: pd.DataFrame, keys: list[str], title: str, name: str, ou
         "",
     ]
     if any(c.startswith("kl(") for c in table.columns):
-        plots.append(effect_kl_plot(table, frame, keys, out / names["effect_kl"]))
+        plots["effect_kl"] = effect_kl_plot(table, section.rows, keys, out / names["effect_kl"])
         text += [f"![Effect vs KL over the random cone]({names['effect_kl']})", ""]
-    fixed = {k: frame[k].iloc[0] for k in SPLIT if k in frame and k not in keys}
-    return text, plots, table.assign(task=frame["task"].iloc[0], section=name, **fixed)
+    return text, plots
 
 
-def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
-    """Write `<sweep_dir>/report/`: sweep.md, sweep.csv (groups per task), cells.csv (every cell and task), plots per task."""
-    sweep_dir = Path(sweep_dir).expanduser().resolve()
-    if not sweep_dir.is_dir():
-        raise ConfigError(f"{sweep_dir}: no such sweep folder")
-    frame = cells(sweep_dir)
-    keys = swept_keys(frame, override_keys(sweep_dir))
+def write(sweep_dir: str | Path, wandb: bool = False, tables: SweepTables | None = None) -> SweepReport:
+    """Step 3 of the sweep report: render `<sweep_dir>/report/` (sweep.md, sweep.csv with the groups per task, cells.csv
+    with every cell and task, plots per section) from the loaded and aggregated sweep (computed here unless given)."""
+    tables = tables or sweep_tables(sweep_dir)
+    sweep_dir, frame, keys = tables.sweep_dir, tables.frame, tables.keys
     out = sweep_dir / "report"
     out.mkdir(exist_ok=True)
     frame.to_csv(out / "cells.csv", index=False)
     per_cell = frame.drop_duplicates("cell")
     failed = [(sweep_dir / r.cell, r.error or "unknown error") for r in per_cell.itertuples() if r.status == Status.failed]
     counts = per_cell["status"].value_counts().to_dict()
-    parts = sections(distinct(frame), keys)
     text = [
         f"# Sweep {sweep_dir.parent.name}/{sweep_dir.name}",
         "",
@@ -447,17 +254,14 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
         "reported (test) items; val Gain is on the validation items that tuning may read.",
         "",
     ]
-    plots: list[Path] = []
-    tables = []
-    for title, name, rows, inner in parts:
-        lines, task_plots, table = task_section(rows, inner, title, name, out)
+    figures: dict[tuple[str, str], Path] = {}
+    for section in tables.sections:
+        lines, plots = render_section(section, out)
         text += lines
-        plots += task_plots
-        tables.append(table)
-    if not parts:
+        figures.update({(section.name, kind): path for kind, path in plots.items()})
+    if not tables.sections:
         text += ["No cell finished.", ""]
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    table = table[["task", *[c for c in table.columns if c != "task"]]] if len(table) else table
+    table = tables.table
     table.to_csv(out / "sweep.csv", index=False)
     codes = per_cell.loc[per_cell["status"].isin(FINISHED), "code"].fillna("(not recorded)").value_counts()
     if len(codes) > 1:
@@ -476,7 +280,7 @@ def write(sweep_dir: str | Path, wandb: bool = False) -> SweepReport:
     if len(reused):
         text += ["## Reused cells", "", *[f"- `{r.cell}` reuses `{r.source}` (same effective config)" for r in reused.itertuples()], ""]
     (out / "sweep.md").write_text("\n".join(text))
-    report = SweepReport(out / "sweep.md", out / "sweep.csv", plots, len(per_cell), failed)
+    report = SweepReport(out / "sweep.md", out / "sweep.csv", list(figures.values()), len(per_cell), failed, figures)
     if wandb and len(table):
         upload(report, sweep_dir, table)
     return report

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from steerlab.report.aggregate import aggregate
 from steerlab.report.band import cone_p, cone_p_mean, cone_verdict, mark
-from steerlab.report.sweep import aggregate, kl_sides
+from steerlab.report.load import kl_sides
 
 
 def frame(planted: dict[str, list[float]], n_random: int = 20, seed: int = 0) -> pd.DataFrame:

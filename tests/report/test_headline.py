@@ -10,11 +10,13 @@ import sys
 import pandas as pd
 import pytest
 
-from steerlab.report.headline import END, START, effect_direction, expected_cells, low_coverage, off_budget
-from steerlab.report.sweep import METRICS, aggregate, kl_sides, t_half
 from steerlab.grid import expand
+from steerlab.report.aggregate import aggregate, t_half
+from steerlab.report.headline import END, START, Focus, effect_direction, expected_cells, low_coverage, off_budget
+from steerlab.report.load import METRICS, kl_sides
 from tests.helpers import REPO_ROOT, launch, only_sweep, statuses, write_csv
 
+FOCUS = Focus("ipissa", ("prompt", "pca"), "sentiment", ("mean", "pca"), "honesty")
 GRIDS = "hydra.sweeper.grids=[{adapter:prompt,seed:'0'},{adapter:random,seed:'0,1'},{adapter:'pca,random',seed:'0'}]"
 
 
@@ -190,10 +192,10 @@ def test_a_positive_control_passes_only_when_a_simple_method_beats_the_cone():
             "effect_sd": [float("nan")] * 3,
         }
     )
-    assert "passed** — mean beats a cone of 20" in control_line("m", table)
-    failed = control_line("m", table.assign(vs_random=["indistinguishable", "wrong way", "(null)"]))
+    assert "passed** — mean beats a cone of 20" in control_line("m", table, FOCUS)
+    failed = control_line("m", table.assign(vs_random=["indistinguishable", "wrong way", "(null)"]), FOCUS)
     assert "FAILED" in failed and "mean (p = 0.048" in failed
-    assert "not run yet" in control_line("m", table.iloc[0:0])
+    assert "not run yet" in control_line("m", table.iloc[0:0], FOCUS)
 
 
 def test_headline_without_markers_or_sweep_is_one_line(tmp_path):
