@@ -25,7 +25,7 @@ from steerlab.grid import file_cells
 from steerlab.record import FINISHED
 from steerlab.report import fmt
 from steerlab.report.aggregate import sweep_tables
-from steerlab.report.band import NULL_METHOD
+from steerlab.report.band import ALPHA, NULL_METHOD
 from steerlab.report.load import cells
 from steerlab.report.sweep import pm, write
 
@@ -188,6 +188,11 @@ def control_line(model: str, table: pd.DataFrame, focus: Focus) -> str:
     passed = part[part["vs_random"] == "beats random"]
     shown = "; ".join(p_text(r) for _, r in part.iterrows())
     n = int(part["cone_n"].max())
+    if not len(passed) and 1 / (n + 1) >= ALPHA:  # no p can fall below 1/(N + 1): the control cannot pass yet
+        return (
+            f"**Positive control on {model}: undecided** — the cone has {n} random directions, so no p can go below "
+            f"1/(N + 1) = {fmt(1 / (n + 1))} ≥ {ALPHA} ({shown}); it needs at least {int(np.ceil(1 / ALPHA))} directions."
+        )
     if len(passed):
         return (
             f"**Positive control on {model}: passed** — {', '.join(passed['method'])} beat{'s' if len(passed) == 1 else ''} a cone of {n} "

@@ -196,6 +196,9 @@ def test_a_positive_control_passes_only_when_a_simple_method_beats_the_cone():
     failed = control_line("m", table.assign(vs_random=["indistinguishable", "wrong way", "(null)"]), FOCUS)
     assert "FAILED" in failed and "mean (p = 0.048" in failed
     assert "not run yet" in control_line("m", table.iloc[0:0], FOCUS)
+    small = table.assign(cone_n=14, cone_p=[1 / 15, 0.2, float("nan")], vs_random=["indistinguishable", "indistinguishable", "(null)"])
+    undecided = control_line("m", small, FOCUS)  # 14 directions: p >= 1/15 whatever the Effect, so no verdict yet
+    assert "undecided" in undecided and "FAILED" not in undecided and "at least 20" in undecided
 
 
 def test_headline_without_markers_or_sweep_is_one_line(tmp_path):
