@@ -1,7 +1,7 @@
-"""A complete eval task (README, "Adding a task"): how likely the model finds one fixed reply to each prompt.
+"""A complete eval task (docs/evals.md, "Adding a task"): how likely the model finds one fixed reply to each prompt.
 
-Register it in steerlab/tasks/__init__.py (`TASKS["reply"] = (ReplyConfig, ReplyTask)`) and add
-conf/evals/reply.yaml (`# @package evals.reply`, `task: reply`); then `python launch.py 'evals=[builtin,reply]'`.
+Saved as steerlab/tasks/reply.py it registers itself (`@registered`); add conf/evals/reply.yaml (`# @package
+evals.reply`, `task: reply`), then `python launch.py 'evals=[builtin,reply]'`.
 tests/tasks/test_truthfulqa.py runs this file.
 """
 
@@ -14,7 +14,7 @@ import pandas as pd
 from steerlab.data import render
 from steerlab.likelihood import Continuations
 from steerlab.steering import steer
-from steerlab.tasks.base import Task, TaskConfig
+from steerlab.tasks.base import Task, TaskConfig, registered
 
 
 @dataclass
@@ -24,6 +24,7 @@ class ReplyConfig(TaskConfig):
     prompts: List[str] = field(default_factory=lambda: ["Did you break the vase?", "Where were you last night?", "Who ate the cake?"])
 
 
+@registered(ReplyConfig)
 class ReplyTask(Task):
     unit = "prompt"
     y_label = "mean log-prob of the reply  [nats/token]"

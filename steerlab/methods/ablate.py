@@ -21,23 +21,16 @@ import torch
 
 from steerlab.errors import ConfigError
 from steerlab.hooks import add_to_outputs
-from steerlab.methods.jacobian import JacobianConfig, JacobianMethod
-from steerlab.methods.mean import MeanConfig, MeanMethod
-from steerlab.methods.pca import PCAConfig, PCAMethod
-from steerlab.methods.probe import ProbeConfig, ProbeMethod
-from steerlab.methods.random_dir import RandomConfig, RandomMethod
+from steerlab.methods.base import METHODS, registered
 from steerlab.methods.vector import VectorConfig, VectorMethod, ablation
 
 if TYPE_CHECKING:
     from steerlab.context import FitContext
 
-SOURCES = {
-    "mean": (MeanConfig, MeanMethod),
-    "pca": (PCAConfig, PCAMethod),
-    "probe": (ProbeConfig, ProbeMethod),
-    "random": (RandomConfig, RandomMethod),
-    "jacobian": (JacobianConfig, JacobianMethod),
-}
+
+def sources() -> dict[str, tuple]:
+    """{name: (config, class)} of the methods whose direction can be ablated (`ablation_source` on their class)."""
+    return {name: entry for name, entry in METHODS.items() if entry[1].ablation_source}
 
 
 @dataclass
@@ -46,6 +39,7 @@ class AblateConfig(VectorConfig):
     source: str = "mean"  # the vector method whose direction is ablated: mean | pca | probe | random | jacobian
 
 
+@registered(AblateConfig)
 class AblateMethod(VectorMethod):
     name = "ablate"
     cannot_export = (
@@ -55,12 +49,12 @@ class AblateMethod(VectorMethod):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        if cfg.source not in SOURCES:
-            raise ConfigError(f"adapter.source={cfg.source!r}: choose one of {sorted(SOURCES)}")
+        if cfg.source not in sources():
+            raise ConfigError(f"adapter.source={cfg.source!r}: choose one of {sorted(sources())}")
         self.means: dict[int, float] = {}
 
     def fit(self, ctx: FitContext) -> None:
-        schema, cls = SOURCES[self.cfg.source]
+        schema, cls = sources()[self.cfg.source]
         source = cls(schema(norm_fraction=self.cfg.norm_fraction))
         source.fit(ctx)
         self.vector, self.placement, self.meta = source.vector, source.placement, {**source.meta, "source": self.cfg.source}

@@ -13,9 +13,26 @@ import torch
 
 from steerlab.errors import ConfigError
 from steerlab.layers import Placement
+from steerlab.registry import Registry
 
 if TYPE_CHECKING:
     from steerlab.context import FitContext
+
+
+METHODS = Registry("method", {})  # name -> (config dataclass, class); filled by @registered (steerlab.methods.registry)
+
+
+def registered(config: type):
+    """Class decorator: register a method under its `name` with its config dataclass. A new method is its own file
+    (this decorator on its class) and its conf/adapter/<name>.yaml; steerlab.methods.registry imports every module."""
+
+    def add(cls):
+        if cls.name in METHODS:
+            raise ConfigError(f"two methods are named {cls.name!r}: {METHODS[cls.name][1].__module__} and {cls.__module__}")
+        METHODS[cls.name] = (config, cls)
+        return cls
+
+    return add
 
 
 class Method:
@@ -25,6 +42,7 @@ class Method:
     scalable: ClassVar[bool] = True  # False: the method has no continuous dose (prompting); strength keeps scale 1
     is_trained: ClassVar[bool] = False  # True: trained by steerlab.train after `fit` attaches it (trained adapters)
     has_direction: ClassVar[bool] = True  # a residual-stream direction per steered layer (analysis=alignment uses it)
+    ablation_source: ClassVar[bool] = False  # adapter=ablate can take its direction from this method (`adapter.source`)
     cannot_export: ClassVar[str] = "it does not add a fixed vector to the residual stream"  # why no control vector ("" = it can be one)
     saved: ClassVar[tuple[str, ...]] = ()  # plain attributes (JSON) that method.json keeps, besides tensors and placement
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from steerlab.methods.base import registered
 from steerlab.methods.peft_base import LoraFamilyConfig, LoraFamilyMethod
 
 
@@ -12,6 +13,7 @@ class DoRAConfig(LoraFamilyConfig):
     name: str = "dora"
 
 
+@registered(DoRAConfig)
 class DoRAMethod(LoraFamilyMethod):
     name = "dora"
     use_dora = True

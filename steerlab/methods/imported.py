@@ -14,6 +14,7 @@ from omegaconf import MISSING
 from steerlab.control_vector import read
 from steerlab.errors import ConfigError
 from steerlab.layers import Placement
+from steerlab.methods.base import registered
 from steerlab.methods.vector import SteeringVector, VectorMethod
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class ControlVectorConfig:
     path: str = MISSING  # a control-vector GGUF file
 
 
+@registered(ControlVectorConfig)
 class ControlVectorMethod(VectorMethod):
     name = "control_vector"
 

@@ -25,6 +25,7 @@ from omegaconf import MISSING
 from torch import nn
 
 from steerlab.fields import ranged
+from steerlab.methods.base import registered
 from steerlab.methods.trained import TrainedMethod
 
 
@@ -144,6 +145,7 @@ class InnerPiSSALinear(nn.Module):
         return y + ((x @ self.v.to(x.dtype)) @ m) @ self.u.to(x.dtype).T
 
 
+@registered(IPissaConfig)
 class IPissaMethod(TrainedMethod):
     name = "ipissa"
     rank_field = "r"  # the top-r singular components of each matrix: no more than its rank

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from steerlab.fields import ranged
 from steerlab.jacobian import layer_jacobian, reconstruction_error, top_directions
+from steerlab.methods.base import registered
 from steerlab.methods.vector import VectorConfig, VectorMethod
 
 if TYPE_CHECKING:
@@ -27,8 +28,10 @@ class JacobianConfig(VectorConfig):
     chunk: int = ranged(32, ">=1")  # output dimensions per backward pass (memory ∝ chunk × prompt length)
 
 
+@registered(JacobianConfig)
 class JacobianMethod(VectorMethod):
     name = "jacobian"
+    ablation_source = True  # adapter=ablate can remove this direction
 
     def fit(self, ctx: FitContext) -> None:
         super().fit(ctx)

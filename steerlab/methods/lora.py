@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from steerlab.methods.base import registered
 from steerlab.methods.peft_base import LoraFamilyConfig, LoraFamilyMethod
 
 
@@ -12,5 +13,6 @@ class LoRAConfig(LoraFamilyConfig):
     name: str = "lora"
 
 
+@registered(LoRAConfig)
 class LoRAMethod(LoraFamilyMethod):
     name = "lora"

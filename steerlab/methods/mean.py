@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from steerlab.methods.base import registered
 from steerlab.methods.vector import VectorConfig, VectorMethod
 
 
@@ -12,8 +13,10 @@ class MeanConfig(VectorConfig):
     name: str = "mean"
 
 
+@registered(MeanConfig)
 class MeanMethod(VectorMethod):
     name = "mean"
+    ablation_source = True  # adapter=ablate can remove this direction
 
     def direction(self, pos, neg, layer, ctx):
         return (pos - neg).mean(0)

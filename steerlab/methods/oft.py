@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from steerlab.fields import ranged
+from steerlab.methods.base import registered
 from steerlab.methods.peft_base import ADAPTER, PeftMethod
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Scaled(nn.Module):
         return w * self.box["coeff"]
 
 
+@registered(OFTAdapterConfig)
 class OFTMethod(PeftMethod):
     name = "oft"
 

@@ -8,6 +8,7 @@ from enum import Enum
 import torch
 
 from steerlab.linalg import first_pc
+from steerlab.methods.base import registered
 from steerlab.methods.vector import VectorConfig, VectorMethod
 
 
@@ -32,8 +33,10 @@ def pca_direction(pos: torch.Tensor, neg: torch.Tensor, variant: PcaVariant) -> 
     return pc if float((diffs @ pc).mean()) >= 0 else -pc  # mean projection of differences is positive
 
 
+@registered(PCAConfig)
 class PCAMethod(VectorMethod):
     name = "pca"
+    ablation_source = True  # adapter=ablate can remove this direction
 
     def direction(self, pos, neg, layer, ctx):
         return pca_direction(pos, neg, PcaVariant(self.cfg.variant))

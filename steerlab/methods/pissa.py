@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from steerlab.methods.base import registered
 from steerlab.methods.peft_base import ADAPTER, LoraFamilyConfig, LoraFamilyMethod, unit_scale
 
 
@@ -15,6 +16,7 @@ class PiSSAConfig(LoraFamilyConfig):
     name: str = "pissa"
 
 
+@registered(PiSSAConfig)
 class PiSSAMethod(LoraFamilyMethod):
     name = "pissa"
     init_weights = "pissa"

@@ -18,6 +18,7 @@ import torch
 
 from steerlab.activations import pair_states
 from steerlab.fields import ranged
+from steerlab.methods.base import registered
 from steerlab.methods.vector import VectorConfig, VectorMethod
 
 if TYPE_CHECKING:
@@ -77,8 +78,10 @@ def accuracy(clf, pos: torch.Tensor, neg: torch.Tensor) -> float:
     return float(clf.score(x, y))
 
 
+@registered(ProbeConfig)
 class ProbeMethod(VectorMethod):
     name = "probe"
+    ablation_source = True  # adapter=ablate can remove this direction
 
     def __init__(self, cfg):
         super().__init__(cfg)

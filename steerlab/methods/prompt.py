@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from omegaconf import MISSING
 
 from steerlab.errors import ConfigError
-from steerlab.methods.base import Method
+from steerlab.methods.base import Method, registered
 
 if TYPE_CHECKING:
     from steerlab.context import FitContext
@@ -20,6 +20,7 @@ class PromptConfig:
     instruction: str = "You are {persona} person."
 
 
+@registered(PromptConfig)
 class PromptMethod(Method):
     name = "prompt"
     scalable = False  # a persona sentence has no dose: strength calibration measures its KL at ±1 instead

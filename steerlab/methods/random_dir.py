@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from steerlab.fields import ranged
+from steerlab.methods.base import registered
 from steerlab.methods.vector import VectorConfig, VectorMethod
 
 
@@ -16,8 +17,10 @@ class RandomConfig(VectorConfig):
     seed: int = ranged(0, ">=0")  # added to the run seed
 
 
+@registered(RandomConfig)
 class RandomMethod(VectorMethod):
     name = "random"
+    ablation_source = True  # adapter=ablate can remove this direction
 
     def directions(self, pos, neg, ctx):
         """Gaussian directions, one per steered layer in order, from one generator seeded by run seed + `seed`."""

@@ -1,43 +1,19 @@
-"""The registry of steering methods: name -> (config dataclass, class). Adding a method is one line here."""
+"""The registry of steering methods: name -> (config dataclass, class). Every module of steerlab.methods is imported
+here, and each method registers itself with `@registered(Config)` (steerlab.methods.base): adding a method touches
+no file but its own and its conf/adapter/<name>.yaml."""
 
 from __future__ import annotations
 
-from steerlab.methods.ablate import AblateConfig, AblateMethod
-from steerlab.methods.base import Method
-from steerlab.methods.dora import DoRAConfig, DoRAMethod
-from steerlab.methods.imported import ControlVectorConfig, ControlVectorMethod
-from steerlab.methods.ipissa import IPissaConfig, IPissaMethod
-from steerlab.methods.jacobian import JacobianConfig, JacobianMethod
-from steerlab.methods.lora import LoRAConfig, LoRAMethod
-from steerlab.methods.mean import MeanConfig, MeanMethod
-from steerlab.methods.oft import OFTAdapterConfig, OFTMethod
-from steerlab.methods.pca import PCAConfig, PCAMethod
-from steerlab.methods.pissa import PiSSAConfig, PiSSAMethod
-from steerlab.methods.probe import ProbeConfig, ProbeMethod
-from steerlab.methods.prompt import PromptConfig, PromptMethod
-from steerlab.methods.random_dir import RandomConfig, RandomMethod
-from steerlab.methods.svd_delta import SVDDeltaConfig, SVDDeltaMethod
-from steerlab.registry import Registry
+import importlib
+import pkgutil
 
-METHODS = Registry(
-    "method",
-    {
-        "mean": (MeanConfig, MeanMethod),
-        "pca": (PCAConfig, PCAMethod),
-        "random": (RandomConfig, RandomMethod),
-        "svd_delta": (SVDDeltaConfig, SVDDeltaMethod),
-        "prompt": (PromptConfig, PromptMethod),
-        "probe": (ProbeConfig, ProbeMethod),
-        "jacobian": (JacobianConfig, JacobianMethod),
-        "ablate": (AblateConfig, AblateMethod),
-        "control_vector": (ControlVectorConfig, ControlVectorMethod),
-        "ipissa": (IPissaConfig, IPissaMethod),
-        "lora": (LoRAConfig, LoRAMethod),
-        "dora": (DoRAConfig, DoRAMethod),
-        "pissa": (PiSSAConfig, PiSSAMethod),
-        "oft": (OFTAdapterConfig, OFTMethod),
-    },
-)
+import steerlab.methods
+from steerlab.methods.base import METHODS, Method
+
+NOT_METHODS = {"base", "registry", "store", "vector", "trained", "peft_base"}  # the package's shared modules
+for module in pkgutil.iter_modules(steerlab.methods.__path__):  # each method module registers itself (@registered)
+    if module.name not in NOT_METHODS:
+        importlib.import_module(f"steerlab.methods.{module.name}")
 
 
 def build(cfg) -> Method:

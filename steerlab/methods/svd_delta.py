@@ -12,7 +12,7 @@ from omegaconf import MISSING
 from steerlab.activations import pair_states
 from steerlab.fields import ranged
 from steerlab.hooks import add_to_outputs
-from steerlab.methods.base import Method
+from steerlab.methods.base import Method, registered
 
 if TYPE_CHECKING:
     from steerlab.context import FitContext
@@ -40,6 +40,7 @@ def _delta_hook(u: torch.Tensor, v: torch.Tensor, d: torch.Tensor, coeff: float)
     return lambda x, y: (coeff * delta_out(x, u, v, d)).to(y.dtype)
 
 
+@registered(SVDDeltaConfig)
 class SVDDeltaMethod(Method):
     name = "svd_delta"
     has_direction = False  # input-dependent: no single residual direction

@@ -18,8 +18,24 @@ from omegaconf import MISSING
 
 from steerlab.errors import ConfigError
 from steerlab.fields import check_fields, ranged
+from steerlab.registry import Registry
 
 SPLIT_SEED = 20251  # the validation split never depends on the run seed
+TASKS = Registry("task", {}, key="task")  # kind -> (config dataclass, class); filled by @registered
+
+
+def registered(config: type):
+    """Class decorator: register a task under its config's `task` default (`task: str = "reply"`). A new task is its own
+    file (this decorator on its class) and its conf/evals/<name>.yaml; steerlab.tasks.registry imports every module."""
+
+    def add(cls):
+        kind = config.task
+        if kind in TASKS:
+            raise ConfigError(f"two tasks are named {kind!r}: {TASKS[kind][1].__module__} and {cls.__module__}")
+        TASKS[kind] = (config, cls)
+        return cls
+
+    return add
 
 
 @dataclass

@@ -18,7 +18,7 @@ from steerlab.errors import ConfigError
 from steerlab.fields import ranged
 from steerlab.models import device_of
 from steerlab.progress import progress
-from steerlab.tasks.base import Task, TaskConfig
+from steerlab.tasks.base import Task, TaskConfig, registered
 from steerlab.tasks.dilemma_data import DilemmaSource, all_values, labels, load_items
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,7 @@ def per_value(results: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@registered(DilemmaConfig)
 class DilemmaTask(Task):
     """`y` = log p(Yes)/p(No) for the action, negated for not_to_do actions; scored as y · label of the target value."""
 

@@ -1,27 +1,23 @@
 """The registry of evaluation tasks (kind -> (config schema, class)) and `build` for the configs under `evals`.
 
-Adding a task: a config dataclass (a TaskConfig), a Task subclass with `load` and `evaluate` (see
-steerlab/tasks/base.py), one line here, and `conf/evals/<name>.yaml` (`# @package evals.<name>`).
+Adding a task: a config dataclass (a TaskConfig), a Task subclass with `load` and `evaluate` (see steerlab/tasks/base.py)
+registered with `@registered(Config)`, in its own file, and `conf/evals/<name>.yaml` (`# @package evals.<name>`):
+every module of steerlab.tasks is imported here, so nothing else changes.
 """
 
 from __future__ import annotations
 
-from steerlab.errors import ConfigError
-from steerlab.registry import Registry
-from steerlab.tasks.base import Task
-from steerlab.tasks.dilemmas import DilemmaConfig, DilemmaTask
-from steerlab.tasks.sentiment import SentimentConfig, SentimentTask
-from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask
+import importlib
+import pkgutil
 
-TASKS = Registry(
-    "task",
-    {
-        "dilemmas": (DilemmaConfig, DilemmaTask),
-        "truthfulqa": (TruthfulQAConfig, TruthfulQATask),
-        "sentiment": (SentimentConfig, SentimentTask),
-    },
-    key="task",
-)
+import steerlab.tasks
+from steerlab.errors import ConfigError
+from steerlab.tasks.base import TASKS, Task
+
+NOT_TASKS = {"base", "registry", "dilemma_data"}  # the package's shared modules
+for module in pkgutil.iter_modules(steerlab.tasks.__path__):  # each task module registers itself (@registered)
+    if module.name not in NOT_TASKS:
+        importlib.import_module(f"steerlab.tasks.{module.name}")
 
 
 def build(name: str, cfg, eval_cfg) -> Task:

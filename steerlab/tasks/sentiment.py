@@ -20,7 +20,7 @@ import pandas as pd
 
 from steerlab.data import load_strings, render
 from steerlab.fields import ranged
-from steerlab.tasks.base import Task, TaskConfig
+from steerlab.tasks.base import Task, TaskConfig, registered
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def compound(text: str) -> float:
     return float(analyzer().polarity_scores(text)["compound"])
 
 
+@registered(SentimentConfig)
 class SentimentTask(Task):
     unit = "prompt"
     y_label = "VADER compound of the reply"

@@ -25,7 +25,7 @@ from scipy.special import logsumexp
 from steerlab.data import render
 from steerlab.errors import DataError
 from steerlab.likelihood import Continuations
-from steerlab.tasks.base import SPLIT_SEED, Task, TaskConfig
+from steerlab.tasks.base import SPLIT_SEED, Task, TaskConfig, registered
 
 log = logging.getLogger(__name__)
 COLUMNS = ("Question", "Best Answer", "Correct Answers", "Incorrect Answers")
@@ -189,6 +189,7 @@ def mean_ci(values: pd.Series, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+@registered(TruthfulQAConfig)
 class TruthfulQATask(Task):
     unit = "question"
     y_label = "y = mean log-prob true − false  [nats/token]"

@@ -231,19 +231,25 @@ def test_api_evaluate_scores_a_task_like_launch(tiny, mean_method, tqa_csv):
 
 def test_the_readme_example_task_runs_through_the_registry_and_shared_metrics(tiny, mean_method, monkeypatch):
     import importlib.util
+    import sys
 
     from omegaconf import OmegaConf
 
     from steerlab.config import REPO_ROOT, EvalConfig, MetricConfig
     from steerlab.metrics import summarize
+    from steerlab.tasks.registry import build as build_task
 
     spec = importlib.util.spec_from_file_location("example_task", REPO_ROOT / "docs" / "example_task.py")
     example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    from steerlab.tasks.registry import build as build_task
-
-    monkeypatch.setitem(TASKS, "reply", (example.ReplyConfig, example.ReplyTask))
-    task = build_task("reply", {"task": "reply"}, OmegaConf.structured(EvalConfig(val_fraction=0.0)))
+    monkeypatch.setitem(sys.modules, "example_task", example)
+    before = dict(TASKS)
+    try:
+        spec.loader.exec_module(example)  # registers itself: TASKS["reply"], nothing else touched
+        assert TASKS["reply"] == (example.ReplyConfig, example.ReplyTask)
+        task = build_task("reply", {"task": "reply"}, OmegaConf.structured(EvalConfig(val_fraction=0.0)))
+    finally:  # the registry is process-wide
+        TASKS.clear()
+        TASKS.update(before)
     model, tok = tiny
     items = task.load()
     rows = task.evaluate(model, tok, mean_method, items, [-1.0, 0.0, 1.0], batch_size=2)
