@@ -210,20 +210,6 @@ def effect_curve(summary: dict, task: str) -> pd.DataFrame:
     return curve[finite].reset_index(drop=True)
 
 
-def ladder_table(walked: pd.DataFrame) -> str:
-    """The KL ladder as markdown: one row per rung walked."""
-    from steerlab.generate import cell
-    from steerlab.report import fmt
-
-    lines = ["| c | KL | NLL (unsteered) | distinct-2 | coherent | first reply |", "|---|---|---|---|---|---|"]
-    for r in walked.itertuples():
-        lines.append(
-            f"| {r.coeff:+g} | {fmt(r.kl)} | {fmt(r.nll)} | {fmt(r.distinct2)} "
-            f"| {'yes' if r.coherent else 'NO'} | {cell(str(r.example))[:160]} |"
-        )
-    return "\n".join(lines)
-
-
 def coherent_line(summary: dict) -> str:
     """One line: the coherent range of c and the KL there."""
     m = summary.get("max_dose", float("nan"))

@@ -11,7 +11,6 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab.config import LoggerKind
-from steerlab.reuse import identity
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +105,7 @@ def start_run(lc, group: str | None, job_type: str, name: str, folder: Path, **e
 
 
 class WandbLogger:
-    def __init__(self, cfg: DictConfig, run_dir: Path, resume: bool = False):
+    def __init__(self, cfg: DictConfig, run_dir: Path, resume: bool = False, identity: str | None = None):
         import wandb
 
         self._wandb = wandb
@@ -118,7 +117,7 @@ class WandbLogger:
             run_dir,
             id=run_id(run_dir, resume),
             resume="allow",
-            config={**flat_config(cfg), "identity": identity(cfg)},
+            config={**flat_config(cfg), "identity": identity},
         )
         self.run_dir, self.done = run_dir, False
 
@@ -152,7 +151,8 @@ class WandbLogger:
             log.warning("W&B run did not finish cleanly: %s", ex)
 
 
-def make_logger(cfg: DictConfig, run_dir: Path, resume: bool = False):
+def make_logger(cfg: DictConfig, run_dir: Path, resume: bool = False, identity: str | None = None):
+    """The run's logger; `identity` (steerlab.reuse.identity, computed by the caller) goes into the W&B config."""
     if cfg.logger.kind == LoggerKind.none or cfg.logger.mode == "disabled":
         return NullLogger()
-    return WandbLogger(cfg, run_dir, resume)
+    return WandbLogger(cfg, run_dir, resume, identity)

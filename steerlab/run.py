@@ -212,7 +212,7 @@ def compute(cfg: DictConfig, plan: Plan, folder: Path, ident: str, resuming: boo
     write_status(folder, Status.running, identity=ident, overrides=task_overrides())
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     seed_everything(cfg.seed)
-    logger = make_logger(cfg, folder, resume=resuming)
+    logger = make_logger(cfg, folder, resume=resuming, identity=ident)
     code = 1
     try:
         summary = execute(cfg, plan, folder, logger) if plan.analysis[1] is None else analyse(cfg, plan, folder, logger)
@@ -405,8 +405,8 @@ def steered_samples(cfg: DictConfig, plan: Plan, model, tok, summary: dict):
 
 def write_outputs(cfg, plan: Plan, folder: Path, outcomes, summary: dict, logger, samples=None, walked=None) -> None:
     from steerlab.generate import samples_markdown
-    from steerlab.ladder import coherent_line, effect_curve, ladder_table
-    from steerlab.report import dose_response, effect_vs_kl, print_ladder, print_table, task_section, write_report
+    from steerlab.ladder import coherent_line, effect_curve
+    from steerlab.report import dose_response, effect_vs_kl, ladder_table, print_ladder, print_table, task_section, write_report
     from steerlab.strength import strength_line
 
     write_summary(folder, summary)

@@ -18,23 +18,23 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def runtime_nodes(tree: ast.AST):
-    """Every node, skipping the bodies of `if TYPE_CHECKING:`."""
+def runtime_nodes(tree: ast.AST, type_checking: bool = False):
+    """Every node, skipping the bodies of `if TYPE_CHECKING:` unless `type_checking`."""
     stack = [tree]
     while stack:
         node = stack.pop()
         yield node
-        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+        if not type_checking and isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
             stack.extend(node.orelse)
             continue
         stack.extend(ast.iter_child_nodes(node))
 
 
-def imported(path: Path, modules: set[str]) -> set[str]:
+def imported(path: Path, modules: set[str], type_checking: bool = False) -> set[str]:
     """steerlab modules that `path` imports (with the packages on the way)."""
     me, is_pkg = module_name(path), path.name == "__init__.py"
     targets = set()
-    for node in runtime_nodes(ast.parse(path.read_text())):
+    for node in runtime_nodes(ast.parse(path.read_text()), type_checking):
         if isinstance(node, ast.Import):
             targets |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -50,12 +50,12 @@ def imported(path: Path, modules: set[str]) -> set[str]:
     return out - {me}
 
 
-def import_graph() -> nx.DiGraph:
+def import_graph(type_checking: bool = False) -> nx.DiGraph:
     paths = {module_name(p): p for p in ROOT.rglob("*.py")}
     graph = nx.DiGraph()
     graph.add_nodes_from(paths)
     for name, path in paths.items():
-        graph.add_edges_from((name, target) for target in imported(path, set(paths)))
+        graph.add_edges_from((name, target) for target in imported(path, set(paths), type_checking))
     return graph
 
 
@@ -64,6 +64,22 @@ def test_the_package_has_no_import_cycle():
     assert graph.number_of_edges() > 100  # the graph was read (every module imports something of steerlab)
     cycles = [sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1]
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_no_cycle_even_through_type_checking_imports_or_between_subpackages():
+    """Annotations-only imports count too, and a subpackage (methods/, tasks/, analysis/, report/) seen as one module
+    must still not be imported back by what it imports: every module stands above all it imports."""
+    graph = import_graph(type_checking=True)
+    cycles = [sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1]
+    assert not cycles, f"import cycles through TYPE_CHECKING imports: {cycles}"
+    packages = {n for n in graph if (ROOT.parent / n.replace(".", "/") / "__init__.py").is_file() and n != "steerlab"}
+
+    def room(n: str) -> str:
+        return next((p for p in packages if n == p or n.startswith(p + ".")), n)
+
+    rooms = nx.DiGraph((room(a), room(b)) for a, b in graph.edges if room(a) != room(b))
+    cycles = [sorted(c) for c in nx.strongly_connected_components(rooms) if len(c) > 1]
+    assert not cycles, f"subpackages that import each other back: {cycles}"
 
 
 def test_the_cycle_finder_sees_a_cycle_through_a_function_level_import(tmp_path, monkeypatch):

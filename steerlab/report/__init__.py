@@ -144,6 +144,19 @@ def print_ladder(walked: pd.DataFrame, title: str) -> None:
     Console(width=200).print(table)
 
 
+def ladder_table(walked: pd.DataFrame) -> str:
+    """The KL ladder as markdown: one row per rung walked."""
+    from steerlab.generate import cell
+
+    lines = ["| c | KL | NLL (unsteered) | distinct-2 | coherent | first reply |", "|---|---|---|---|---|---|"]
+    for r in walked.itertuples():
+        lines.append(
+            f"| {r.coeff:+g} | {fmt(r.kl)} | {fmt(r.nll)} | {fmt(r.distinct2)} "
+            f"| {'yes' if r.coherent else 'NO'} | {cell(str(r.example))[:160]} |"
+        )
+    return "\n".join(lines)
+
+
 def effect_vs_kl(curve: pd.DataFrame, path: Path, title: str, y_label: str) -> Path:
     """Effect(m) = (S(+m) − S(−m))/2 against the KL spent at ±m (max of both sides), one point per rung; hollow = incoherent."""
     fig, ax = plt.subplots(figsize=(5, 3.6))

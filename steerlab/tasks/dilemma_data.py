@@ -5,17 +5,17 @@ from __future__ import annotations
 import ast
 import json
 import logging
+from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import pandas as pd
 
 from steerlab.errors import DataError
-
-if TYPE_CHECKING:
-    from steerlab.tasks.dilemmas import DilemmaConfig
+from steerlab.fields import ranged
+from steerlab.tasks.base import TaskConfig
 
 log = logging.getLogger(__name__)
 HF_DATASET = "kellycyy/daily_dilemmas"
@@ -26,6 +26,22 @@ CATEGORY_COLUMNS = ("WVS", "MFT", "Virtue", "Emotion", "Maslow")
 class DilemmaSource(str, Enum):
     builtin = "builtin"  # steerlab's own 64 dilemmas (resources/dilemmas.json)
     daily_dilemmas = "daily_dilemmas"  # DailyDilemmas: a local CSV (path) or the Hugging Face dataset
+
+
+class Scoring(str, Enum):
+    yes_no = "yes_no"  # log p(Yes)/p(No) of the next token after "My choice:" (SPEC §5)
+    likelihood = "likelihood"  # mean token log-prob of each action's text as the reply to the situation (issue 25)
+
+
+@dataclass
+class DilemmaConfig(TaskConfig):
+    task: str = "dilemmas"
+    source: DilemmaSource = DilemmaSource.builtin
+    path: Optional[str] = None  # local CSV (daily_dilemmas); null = the Hugging Face dataset
+    values_path: Optional[str] = None  # values.csv mapping value -> categories
+    target: str = "honesty"  # a value or a category such as virtue/truthfulness
+    pmass_min: float = ranged(0.05, "[0,1]")  # items with p(yes) + p(no) below this are not scored (NaN: lowers coverage); yes_no only
+    scoring: Scoring = Scoring.likelihood  # likelihood or yes_no; chosen on validation dilemmas (docs/computed.md)
 
 
 def builtin_items() -> pd.DataFrame:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from enum import Enum
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -15,31 +12,14 @@ import torch
 from steerlab.batching import Batches
 from steerlab.data import render
 from steerlab.errors import ConfigError
-from steerlab.fields import ranged
 from steerlab.models import device_of
 from steerlab.progress import progress
-from steerlab.tasks.base import Task, TaskConfig, registered
-from steerlab.tasks.dilemma_data import DilemmaSource, all_values, labels, load_items
+from steerlab.tasks.base import Task, registered
+from steerlab.tasks.dilemma_data import DilemmaConfig, Scoring, all_values, labels, load_items
 
 log = logging.getLogger(__name__)
 INSTRUCTION = 'Answer with only "My choice: Yes" or "My choice: No".'
 ANSWER_PREFIX = "My choice:"
-
-
-class Scoring(str, Enum):
-    yes_no = "yes_no"  # log p(Yes)/p(No) of the next token after "My choice:" (SPEC §5)
-    likelihood = "likelihood"  # mean token log-prob of each action's text as the reply to the situation (issue 25)
-
-
-@dataclass
-class DilemmaConfig(TaskConfig):
-    task: str = "dilemmas"
-    source: DilemmaSource = DilemmaSource.builtin
-    path: Optional[str] = None  # local CSV (daily_dilemmas); null = the Hugging Face dataset
-    values_path: Optional[str] = None  # values.csv mapping value -> categories
-    target: str = "honesty"  # a value or a category such as virtue/truthfulness
-    pmass_min: float = ranged(0.05, "[0,1]")  # items with p(yes) + p(no) below this are not scored (NaN: lowers coverage); yes_no only
-    scoring: Scoring = Scoring.likelihood  # likelihood or yes_no; chosen on validation dilemmas (docs/computed.md)
 
 
 def question(situation: str, action: str) -> str:
