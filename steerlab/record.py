@@ -16,10 +16,12 @@ import math
 import os
 import socket
 import time
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar, Iterator
 
 from steerlab.errors import ConfigError
 from steerlab.reuse import code_version
@@ -39,9 +41,56 @@ class Status(str, Enum):
 FINISHED = (Status.computed.value, Status.reused.value)  # the states whose folder holds a summary the reports read
 
 
-def write_summary(folder: Path, summary: dict) -> None:
-    """`<run>/summary.json`, strict JSON."""
-    dump_json(Path(folder) / "summary.json", summary)
+@dataclass
+class Summary(MutableMapping):
+    """A steering run's summary.json: the keys every run has, typed, and its metrics: per task `<task>/<metric>`
+    (`task(name)` gives them unprefixed) and the run-wide fit, strength, ladder, timing and memory keys. It reads and
+    writes as one flat mapping (`summary["builtin/gain"]`, `summary["method"]`), which is what summary.json holds."""
+
+    method: str
+    tasks: list[str]
+    steer_layers: list[int]
+    loss_layer: int
+    coeffs: list[float]
+    metrics: dict = field(default_factory=dict)
+
+    KEYS: ClassVar[tuple[str, ...]] = ("method", "tasks", "steer_layers", "loss_layer", "coeffs")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Summary:
+        missing = [k for k in cls.KEYS if k not in data]
+        if missing:
+            raise ConfigError(f"a steering run's summary lacks {missing} (is it an analysis run's, or from an older steerlab?)")
+        return cls(**{k: data[k] for k in cls.KEYS}, metrics={k: v for k, v in data.items() if k not in cls.KEYS})
+
+    def task(self, name: str) -> dict:
+        return {k[len(name) + 1 :]: v for k, v in self.metrics.items() if k.startswith(f"{name}/")}
+
+    def __getitem__(self, key: str):
+        return getattr(self, key) if key in self.KEYS else self.metrics[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        if key in self.KEYS:
+            setattr(self, key, value)
+        else:
+            self.metrics[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key in self.KEYS:
+            raise KeyError(f"{key} is a key every summary has")
+        del self.metrics[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.KEYS
+        yield from self.metrics
+
+    def __len__(self) -> int:
+        return len(self.KEYS) + len(self.metrics)
+
+
+def write_summary(folder: Path, summary: Summary | dict) -> None:
+    """`<run>/summary.json`, strict JSON (a steering run's Summary, or an analysis run's dict)."""
+    dump_json(Path(folder) / "summary.json", dict(summary))
 
 
 def read_summary(folder: Path) -> dict:

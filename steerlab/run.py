@@ -23,7 +23,7 @@ from steerlab.log import make_logger
 from steerlab.methods.base import Method
 from steerlab.methods.registry import build, trainable_names
 from steerlab.methods.store import save
-from steerlab.record import Claim, Index, Status, copy_result, read_status, read_summary, writable, write_status, write_summary
+from steerlab.record import Claim, Index, Status, Summary, copy_result, read_status, read_summary, writable, write_status, write_summary
 from steerlab.reuse import identity
 from steerlab.tasks.base import Task
 from steerlab.tasks.registry import build_all
@@ -291,7 +291,7 @@ def context(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None
     return ctx
 
 
-def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
+def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> Summary:
     """Fit (or load the cached fit), calibrate the strength, evaluate every task, write the outputs (steerlab.cache
     keeps what was computed, so a later run computes only what is new)."""
     from steerlab import ladder
@@ -308,15 +308,9 @@ def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
     save(plan.method, folder / "method")
     walked, ladder_info = walk_ladder(cfg, plan, model, tok, cache, probe)
     coeffs = ladder.eval_coeffs(plan.coeffs, walked)
-    summary = {
-        **fit_info,
-        **ladder_info,
-        "method": plan.method.name,
-        "tasks": [tp.name for tp in plan.tasks],
-        "steer_layers": plan.steer_layers,
-        "loss_layer": plan.loss_layer,
-        "coeffs": coeffs,
-    }
+    summary = Summary(
+        plan.method.name, [tp.name for tp in plan.tasks], plan.steer_layers, plan.loss_layer, coeffs, {**fit_info, **ladder_info}
+    )
     outcomes = [evaluate_task(cfg, tp, model, tok, plan.method, coeffs, cache) for tp in plan.tasks]
     for tp, (_, task_summary, _) in zip(plan.tasks, outcomes):
         summary.update({f"{tp.name}/{k}": v for k, v in task_summary.items()})

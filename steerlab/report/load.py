@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from steerlab.errors import ConfigError
-from steerlab.record import load_json, read_status
+from steerlab.record import Summary, load_json, read_status
 
 METRICS = [
     "gain",
@@ -61,7 +61,8 @@ def task_rows(summary: dict) -> list[dict]:
     wide = {k: v for k, v in summary.items() if "/" not in k}
     if "tasks" not in summary:  # a run from before several evals per run: its metrics are unprefixed
         return [{"task": "eval", **wide}]
-    return [{**wide, "task": t, **{k[len(t) + 1 :]: v for k, v in summary.items() if k.startswith(f"{t}/")}} for t in summary["tasks"]]
+    run = Summary.from_dict(summary)
+    return [{**wide, "task": t, **run.task(t)} for t in run.tasks]
 
 
 def cells(sweep_dir: Path) -> pd.DataFrame:
