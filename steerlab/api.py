@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from steerlab import models
 from steerlab.config import REPO_ROOT, StrengthConfig
 from steerlab.config_store import register_configs
-from steerlab.context import FitContext, make_context
+from steerlab.context import FitContext, context_from_config, make_context
 from steerlab.errors import ConfigError
 from steerlab.fitting import fit as fit_method
 from steerlab.methods.base import Method
@@ -55,17 +55,7 @@ def load_model(model, seed: int = 0):
 
 def context_for(cfg: DictConfig, model, tok) -> FitContext:
     """FitContext from a composed config (data, layers, model, train, loss_space, seed)."""
-    return make_context(
-        model,
-        tok,
-        cfg.data,
-        cfg.layers,
-        layers_path=cfg.model.layers_path,
-        batch_size=models.batch_start(cfg.model),
-        seed=cfg.seed,
-        train=cfg.train,
-        loss=cfg.loss_space,
-    )
+    return context_from_config(cfg, model, tok)
 
 
 def fit(method, model, tok, data=None, layers=None, seed: int = 0, train=None, loss=None, folder=None, **method_cfg) -> Method:

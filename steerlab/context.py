@@ -67,6 +67,25 @@ class FitContext:
         return {l: self.cache[(l, "pos")] for l in layers}, {l: self.cache[(l, "neg")] for l in layers}
 
 
+def context_from_config(cfg, model, tok, logger=None, folder: Path | None = None) -> FitContext:
+    """A FitContext from a composed run config (data, layers, model, train, loss_space, seed)."""
+    from steerlab.models import batch_start
+
+    return make_context(
+        model,
+        tok,
+        cfg.data,
+        cfg.layers,
+        layers_path=cfg.model.layers_path,
+        batch_size=batch_start(cfg.model),
+        seed=cfg.seed,
+        train=cfg.train,
+        loss=cfg.loss_space,
+        logger=logger,
+        folder=folder,
+    )
+
+
 def make_context(
     model,
     tok,

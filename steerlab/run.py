@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab import memory, models, oom
-from steerlab.context import FitContext, make_context
+from steerlab.context import FitContext, context_from_config
 from steerlab.data import check_data, load_strings
 from steerlab.errors import ConfigError, SteerlabError
 from steerlab.layers import loss_layer, loss_layers, steer_layers
@@ -272,19 +272,7 @@ def analyse(cfg: DictConfig, plan: Plan, folder: Path, logger) -> dict:
 
 def context(cfg: DictConfig, plan: Plan, model, tok, logger, folder: Path | None = None) -> FitContext:
     """Everything a method (or an analysis) fits on: model, training/validation pairs, layers, training config."""
-    ctx = make_context(
-        model,
-        tok,
-        cfg.data,
-        cfg.layers,
-        layers_path=cfg.model.layers_path,
-        batch_size=models.batch_start(cfg.model),
-        seed=cfg.seed,
-        train=cfg.train,
-        loss=cfg.loss_space,
-        logger=logger,
-        folder=folder,
-    )
+    ctx = context_from_config(cfg, model, tok, logger, folder)
     assert (ctx.steer_layers, ctx.loss_layer, ctx.loss_layers) == (plan.steer_layers, plan.loss_layer, plan.loss_layers), (
         "model depth changed"
     )
