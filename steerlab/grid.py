@@ -4,8 +4,10 @@ them (`file_cells`), so the two never disagree on what a sweep holds."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Dict, List
 
+import pandas as pd
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
@@ -77,3 +79,24 @@ def file_cells(multirun: DictConfig) -> List[Dict[str, str]]:
     key_values = [(o, o.partition("=")[0], set(o.partition("=")[2].split(","))) for o in multirun.hydra.overrides.task]
     overrides = [o for o, key, values in key_values if not (key in listed and values <= listed[key])]
     return [dict(o.split("=", 1) for o in cell) for cell in expand(params, grids, overrides)]
+
+
+def default_data(multirun: DictConfig) -> str:
+    """The pairs of a cell that does not override `data`: the sweep's own `data` choice."""
+    return str(OmegaConf.select(multirun, "hydra.runtime.choices.data", default=None) or "(default)")
+
+
+def expected_cells(sweep_dir: Path) -> pd.DataFrame:
+    """(model, data, adapter, seed) of every cell the sweep file's grids ask for (steerlab.grid.file_cells)."""
+    cfg = OmegaConf.load(sweep_dir / "multirun.yaml")
+    data = default_data(cfg)
+    rows = [
+        {
+            "model": kv.get("model", str(cfg.model.name)),
+            "data": kv.get("data", data),
+            "adapter": kv.get("adapter", str(cfg.adapter.name)),
+            "seed": kv.get("seed", "0"),
+        }
+        for kv in file_cells(cfg)
+    ]
+    return pd.DataFrame(rows).drop_duplicates()

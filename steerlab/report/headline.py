@@ -21,7 +21,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab.errors import ConfigError, SteerlabError
-from steerlab.grid import file_cells
+from steerlab.grid import default_data, expected_cells
 from steerlab.record import FINISHED
 from steerlab.report import fmt
 from steerlab.report.aggregate import sweep_tables
@@ -61,27 +61,6 @@ def latest_sweep(root: Path) -> Path:
     if not found:
         raise ConfigError(f"no multirun folder under {root}/multirun: run `just sweep headline` first")
     return found[-1]
-
-
-def default_data(multirun: DictConfig) -> str:
-    """The pairs of a cell that does not override `data`: the sweep's own `data` choice."""
-    return str(OmegaConf.select(multirun, "hydra.runtime.choices.data", default=None) or "(default)")
-
-
-def expected_cells(sweep_dir: Path) -> pd.DataFrame:
-    """(model, data, adapter, seed) of every cell the sweep file's grids ask for (steerlab.grid.file_cells)."""
-    cfg = OmegaConf.load(sweep_dir / "multirun.yaml")
-    data = default_data(cfg)
-    rows = [
-        {
-            "model": kv.get("model", str(cfg.model.name)),
-            "data": kv.get("data", data),
-            "adapter": kv.get("adapter", str(cfg.adapter.name)),
-            "seed": kv.get("seed", "0"),
-        }
-        for kv in file_cells(cfg)
-    ]
-    return pd.DataFrame(rows).drop_duplicates()
 
 
 def missing_cells(sweep_dir: Path, default_data: str) -> pd.DataFrame:
