@@ -51,3 +51,9 @@ def test_the_layout_page_names_every_top_level_entry():
 def test_the_readme_stays_a_front_page():
     """What it is, the two commands, the default result, the headline, links: the reference lives in docs/."""
     assert len((REPO_ROOT / "README.md").read_text().splitlines()) <= 250
+
+
+def test_every_relative_link_of_the_readme_exists():
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", (REPO_ROOT / "README.md").read_text())
+    local = [link for link in links if "://" not in link]
+    assert local and not [link for link in local if not (REPO_ROOT / link).exists()]
