@@ -34,17 +34,10 @@ from steerlab.models import device_of, model_config  # noqa: E402
 from steerlab.steering import steer  # noqa: E402
 from steerlab.strength import KLProbe  # noqa: E402
 from steerlab.tasks.truthfulqa import TruthfulQAConfig, TruthfulQATask  # noqa: E402
+from steerlab.tiny import NARROW_ARCH as NARROW  # noqa: E402
 from steerlab.train import Trainer  # noqa: E402
 
 METHODS = ["pca", "random", "ipissa", "lora"]
-NARROW = {
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "head_dim": 16,
-    "vocab_size": 1024,
-}
 GPU = {
     "models": [("smollm2_135m", {}), ("gemma3_270m", {}), ("arch_qwen3_4b", {"layers": 4})],
     "pairs": 64,

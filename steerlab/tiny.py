@@ -12,6 +12,17 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 from steerlab.config import TinyConfig
 from steerlab.errors import ConfigError
 
+# A real architecture (model=arch_*) at narrow width: its config values with these overrides, so a check on CPU builds
+# the same layer types in seconds (tests/test_arch.py, bench/gpu_check.py --cpu).
+NARROW_ARCH = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "vocab_size": 1024,
+}
+
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"

@@ -8,17 +8,10 @@ import torch
 from steerlab import models
 from steerlab.errors import ConfigError
 from steerlab.models import model_config
+from steerlab.tiny import NARROW_ARCH as NARROW
 from tests.helpers import launch
 
 PUBLISHED = {"arch_qwen3_0_6b": 0.596e9, "arch_qwen3_4b": 4.02e9, "arch_llama31_8b": 8.03e9, "arch_gemma3_4b": 3.88e9}  # text model only
-NARROW = {
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "head_dim": 16,
-    "vocab_size": 1024,
-}
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))

@@ -13,17 +13,10 @@ import time
 import pytest
 
 from steerlab.record import Claim, Index, boot_id, load_json
+from tests.helpers import QUICK as QUICK_BASE
 from tests.helpers import SHARED_DATA, compose_cfg, launch, launch_env, said
 
-QUICK = [
-    "model=tiny_llama",
-    "experiment=quick",
-    "evals.builtin.pmass_min=0",
-    "layers.start=1",
-    "layers.loss=5",
-    "logger=none",
-    "eval.samples=0",
-]
+QUICK = [*QUICK_BASE, "logger=none", "eval.samples=0"]  # tests.helpers.QUICK, quiet
 
 
 def one_line(proc) -> str:

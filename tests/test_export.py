@@ -18,16 +18,9 @@ from steerlab.methods.registry import build
 from steerlab.methods.vector import SteeringVector
 from steerlab.steering import applied
 from tests.helpers import HAS_SMOLLM2, REPO_ROOT, launch
+from tests.helpers import QUICK as QUICK_BASE
 
-QUICK = [
-    "model=tiny_llama",
-    "experiment=quick",
-    "evals.builtin.pmass_min=0",
-    "layers.start=1",
-    "layers.loss=5",
-    "logger=none",
-    "eval.samples=0",
-]
+QUICK = [*QUICK_BASE, "logger=none", "eval.samples=0"]  # tests.helpers.QUICK, quiet
 
 
 @pytest.fixture(scope="module")
