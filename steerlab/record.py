@@ -98,7 +98,10 @@ def read_summary(folder: Path) -> dict:
 
 
 class Index:
-    """`<root>/<identity>.json` → the run folder that finished with that identity."""
+    """`<root>/<identity>.json` → the run folder that finished with that identity.
+
+    The folder is stored relative to the index, so an outputs tree moved or committed as a whole (a long grid carried
+    across machines) still finds its runs; an absolute path (entries written before) is read as it is."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser().resolve()
@@ -108,7 +111,7 @@ class Index:
         entry = self.root / f"{ident}.json"
         if not entry.is_file():
             return None
-        folder = Path(json.loads(entry.read_text())["run_dir"])
+        folder = (self.root / json.loads(entry.read_text())["run_dir"]).resolve()
         status = folder / "status.json"
         if not (folder / "summary.json").is_file() or not status.is_file():
             return None
@@ -118,7 +121,8 @@ class Index:
     def record(self, ident: str, folder: Path) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{ident}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"run_dir": str(Path(folder).resolve()), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}))
+        run_dir = os.path.relpath(Path(folder).resolve(), self.root)
+        tmp.write_text(json.dumps({"run_dir": run_dir, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}))
         os.replace(tmp, self.root / f"{ident}.json")
 
 

@@ -78,6 +78,20 @@ def test_index_returns_only_finished_runs_of_the_same_identity(tmp_path):
     assert index.find("missing") is None
 
 
+def test_index_survives_moving_the_whole_outputs_tree(tmp_path):
+    """A long grid's outputs, committed or copied to another machine as a whole, still resume there."""
+    import shutil
+
+    index, run = Index(tmp_path / "a" / "index"), tmp_path / "a" / "multirun" / "0_pca"
+    (run).mkdir(parents=True)
+    (run / "summary.json").write_text("{}")
+    write_status(run, "computed", identity="abc")
+    index.record("abc", run)
+    assert not json.loads((tmp_path / "a" / "index" / "abc.json").read_text())["run_dir"].startswith("/")
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    assert Index(tmp_path / "b" / "index").find("abc") == (tmp_path / "b" / "multirun" / "0_pca").resolve()
+
+
 # --- multiruns ------------------------------------------------------------------------------------------
 
 
