@@ -43,7 +43,7 @@ report DIR="":
     [ -n "$dir" ] || { echo "error: no multirun folder under ${STEERLAB_OUTPUTS:-outputs}/multirun" >&2; exit 2; }
     exec {{py}} -m steerlab.report "$dir"
 
-# the README headline (tables, verdicts, docs/headline/*.png) from a headline sweep; default: the latest multirun
+# the headline from a headline sweep: the README summary, docs/headline.md (every table, sentence, plot); default: the latest multirun
 headline DIR="":
     {{py}} -m steerlab.report.headline {{DIR}}
 

@@ -148,39 +148,69 @@ def gain_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | Non
     return saved(fig, path)
 
 
+def spread(stem: str):
+    """A column `mean ± sd` from a table's `<stem>_mean` and `<stem>_sd`."""
+    return lambda t: [pm(m, s) for m, s in zip(t[f"{stem}_mean"], t[f"{stem}_sd"])]
+
+
+def gain_ci(t: pd.DataFrame) -> list[str]:
+    return [f"{fmt(float(lo))} to {fmt(float(hi))}" for lo, hi in zip(t["ci_low"], t["ci_high"])]
+
+
+def mc1_columns(t: pd.DataFrame) -> list[str] | None:
+    if "MC1(+1)" not in t or not t["MC1(+1)"].notna().any():
+        return None  # not a TruthfulQA section: no column
+    return [" / ".join(fmt(float(r[f"MC1({c})"])) for c in ("-1", "+0", "+1")) for _, r in t.iterrows()]
+
+
+def cone_column(t: pd.DataFrame) -> list[str]:
+    return [f"{fmt(float(p))} ({int(n)})" if n and np.isfinite(float(p)) else "—" for p, n in zip(t["cone_p"], t["cone_n"].fillna(0))]
+
+
+# Every formatted column a sweep table can show, by its header; the sweep report and the headline pick from it.
+COLUMNS = {
+    "seeds": lambda t: t["n"].astype(int),
+    "Gain": spread("gain"),
+    "Gain 95% CI": gain_ci,
+    "Gain 95% CI (kind)": lambda t: [f"{ci} ({kind})" for ci, kind in zip(gain_ci(t), t["ci_kind"])],
+    "Effect": spread("effect"),
+    "ΔNLL": spread("delta_nll"),
+    "MC1 (−1 / 0 / +1)": mc1_columns,
+    "KL reached (+/−)": lambda t: [f"{fmt(float(p))} / {fmt(float(m))}" for p, m in zip(t["kl_plus_mean"], t["kl_minus_mean"])],
+    "items": lambda t: t["n_items_mean"].map(lambda v: fmt(float(v))),
+    "coverage": lambda t: t["coverage_mean"].map(lambda v: fmt(float(v))),
+    "p vs cone (N)": cone_column,
+    "p per seed": lambda t: t["cone_p_seeds"],
+    "verdict": lambda t: t["vs_random"],
+    "anti-steerable": spread("anti_steerable"),
+    "largest coherent dose": spread("max_dose"),
+    "Effect there": spread("effect_at_max_dose"),
+    "val Gain": spread("val_gain"),
+    "edge hits": lambda t: t["bracket_hits"],
+    "clears random band": lambda t: t["clears_band"],
+    "computed/reused": lambda t: [f"{c}/{r}" for c, r in zip(t["computed"], t["reused"])],
+}
+
+
+def formatted(table: pd.DataFrame, keys: list[str], names: list[str]) -> pd.DataFrame:
+    """The table's `keys` columns as they are, then the formatted `names` (a column that does not apply is left out)."""
+    shown = {k: table[k].to_numpy() for k in keys}
+    for name in names:
+        values = COLUMNS[name](table)
+        if values is not None:
+            shown[name] = list(values)
+    return pd.DataFrame(shown)
+
+
+SWEEP_COLUMNS = [
+    "seeds", "Gain", "Gain 95% CI (kind)", "Effect", "ΔNLL", "anti-steerable", "largest coherent dose", "Effect there", "val Gain",
+    "MC1 (−1 / 0 / +1)", "items", "coverage", "KL reached (+/−)", "edge hits", "clears random band", "p vs cone (N)",
+    "p per seed", "verdict", "computed/reused",
+]  # fmt: skip
+
+
 def table_markdown(table: pd.DataFrame, keys: list[str]) -> str:
-    shown = pd.DataFrame(
-        {
-            **{k: table[k] for k in keys if k != "seed"},
-            "n": table["n"],
-            "Gain": [pm(m, s) for m, s in zip(table["gain_mean"], table["gain_sd"])],
-            "Gain 95% CI": [
-                f"{fmt(float(lo))} to {fmt(float(hi))} ({kind})"
-                for lo, hi, kind in zip(table["ci_low"], table["ci_high"], table["ci_kind"])
-            ],
-            "Effect": [pm(m, s) for m, s in zip(table["effect_mean"], table["effect_sd"])],
-            "ΔNLL": [pm(m, s) for m, s in zip(table["delta_nll_mean"], table["delta_nll_sd"])],
-            "anti-steerable": [pm(m, s) for m, s in zip(table["anti_steerable_mean"], table["anti_steerable_sd"])],
-            "coherent to |c|": [pm(m, s) for m, s in zip(table["max_dose_mean"], table["max_dose_sd"])],
-            "Effect there": [pm(m, s) for m, s in zip(table["effect_at_max_dose_mean"], table["effect_at_max_dose_sd"])],
-            "val Gain": [pm(m, s) for m, s in zip(table["val_gain_mean"], table["val_gain_sd"])],
-            **(
-                {"MC1 (−1 / 0 / +1)": [" / ".join(fmt(float(r[f"MC1({c})"])) for c in ("-1", "+0", "+1")) for _, r in table.iterrows()]}
-                if "MC1(+1)" in table and table["MC1(+1)"].notna().any()
-                else {}
-            ),
-            "items": table["n_items_mean"].map(lambda v: fmt(float(v))),
-            "coverage": table["coverage_mean"].map(lambda v: fmt(float(v))),
-            "KL reached (+/−)": [f"{fmt(float(p))} / {fmt(float(m))}" for p, m in zip(table["kl_plus_mean"], table["kl_minus_mean"])],
-            "edge hits": table["bracket_hits"],
-            "clears random band": table["clears_band"],
-            "p vs random cone (N)": [f"{fmt(float(p))} ({n})" if n else "—" for p, n in zip(table["cone_p"], table["cone_n"])],
-            "p per seed": table["cone_p_seeds"],
-            "verdict (cone)": table["vs_random"],
-            "computed/reused": [f"{c}/{r}" for c, r in zip(table["computed"], table["reused"])],
-        }
-    )
-    return shown.to_markdown(index=False)
+    return formatted(table, [k for k in keys if k != "seed"], SWEEP_COLUMNS).to_markdown(index=False)
 
 
 def band_text(table: pd.DataFrame, keys: list[str]) -> list[str]:

@@ -134,38 +134,49 @@ def test_headline_sweep_reports_each_model_and_eval_and_writes_the_readme_sectio
     report = (sweep / "report" / "sweep.md").read_text()
     assert "## builtin — tiny_llama" in report and "## truthfulqa — tiny_qwen3" in report
 
-    readme, docs = tmp_path / "README.md", tmp_path / "docs" / "headline"
+    readme, page, docs = tmp_path / "README.md", tmp_path / "docs" / "headline.md", tmp_path / "docs" / "headline"
     readme.write_text(f"# title\n\nbefore\n{START}\nstale text\n{END}\nafter\n")
-    out = subprocess.run(
-        [sys.executable, "-m", "steerlab.report.headline", str(sweep), "--readme", str(readme), "--docs", str(docs)],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "steerlab.report.headline",
+        str(sweep),
+        "--readme",
+        str(readme),
+        "--page",
+        str(page),
+        "--docs",
+        str(docs),
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.returncode == 0, out.stderr
-    text = readme.read_text()
+    text, full = readme.read_text(), page.read_text()
     assert text.startswith("# title\n\nbefore\n") and text.endswith(f"{END}\nafter\n") and "stale text" not in text
+    # the README: the control per model, one row per (model, eval, method), the focus method against its peers, a link
+    header = next(ln for ln in text.splitlines() if ln.startswith("| model"))
+    want = ["model", "eval", "method", "seeds", "Effect", "p vs cone (N)", "verdict", "anti-steerable", "largest coherent dose"]
+    assert [c.strip() for c in header.strip("|").split("|")][:8] == want[:8]
+    rows = [ln for ln in text.splitlines() if ln.startswith("| tiny_")]
+    assert len(rows) == 2 * 2 * 3  # 2 models × 2 evals × (prompt, pca, random)
+    assert "[the headline page](docs/headline.md)" in text and "![" not in text
+    # the page: every table, sentence and plot
     for model in ("tiny_llama", "tiny_qwen3"):
-        assert f"### {model}" in text and f"#### {model} — truthfulqa" in text
-        assert f"![{model} builtin: Effect vs ΔNLL](docs/headline/pareto_builtin_{model}.png)" in text
+        assert f"**Positive control on {model}: not run yet**" in text and f"**Positive control on {model}: not run yet**" in full
+        assert f"## {model}" in full and f"### {model} — truthfulqa" in full
+        assert f"![{model} builtin: Effect vs ΔNLL](headline/pareto_builtin_{model}.png)" in full
         assert (docs / f"effect_kl_truthfulqa_{model}.png").is_file()
-        assert f"**Positive control on {model}: not run yet**" in text
-    assert text.count("Best by mean Gain") == 4 and text.count("Against a cone of 2 random directions") == 4
-    assert text.count("Largest coherent dose") == 4 and text.count("Anti-steerable share") == 4 and "p vs cone (N)" in text
-    assert text.count("ipissa has not finished here yet") == 4  # not in this small grid: said, not skipped
-    assert "MC1 (−1 / 0 / +1)" in text.split("#### tiny_llama — truthfulqa")[1].split("####")[0]
-    assert "Not finished yet" not in text
+    assert full.count("Best by mean Gain") == 4 and full.count("Against a cone of 2 random directions") == 4
+    assert full.count("Largest coherent dose") == 4 and full.count("Anti-steerable share") == 4 and "p vs cone (N)" in full
+    assert full.count("ipissa has not finished here yet") == 4  # not in this small grid: said, not skipped
+    assert "MC1 (−1 / 0 / +1)" in full.split("### tiny_llama — truthfulqa")[1].split("###")[0]
+    assert "Not finished yet" not in text + full
 
     (sweep / "1_prompt" / "status.json").write_text(
         json.dumps({"status": "failed", "error": "x", "overrides": ["model=tiny_qwen3", "adapter=prompt", "seed=0"]})
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "steerlab.report.headline", str(sweep), "--readme", str(readme), "--docs", str(docs)],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-    )
+    out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
     assert "**Not finished yet: 1 of 8 cells** — tiny_qwen3: prompt." in readme.read_text()
+    assert "**Not finished yet: 1 of 8 cells**" in page.read_text()
 
 
 def test_a_headline_sweep_with_a_small_cone_is_refused_before_any_job(tmp_path):
