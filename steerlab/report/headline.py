@@ -111,7 +111,7 @@ def verdicts(table: pd.DataFrame, focus: Focus) -> list[str]:
     by = {r["method"]: r for _, r in table.iterrows()}
     if focus.method in by:
         out += [compare(by[focus.method], by[p]) for p in focus.peers if p in by]
-    else:
+    elif table["task"].iloc[0] != focus.control_task:  # the positive control does not run the focus method
         out.append(f"{focus.method} has not finished here yet.")
     return out + off_budget(table) + low_coverage(table) + effect_direction(methods)
 
@@ -382,8 +382,9 @@ def summary_lines(table: pd.DataFrame, focus: Focus, page_link: str) -> list[str
             lines += [f"- {model} — {task}: {compare(by[focus.method], by[p])}" for p in focus.peers if p in by]
     lines += [
         "",
-        f"p: the share of random directions whose Effect is at least the method's (SPEC §9). Every table, sentence and plot, "
-        f"per model and eval: [the headline page]({page_link}).",
+        "p = (1 + #random directions whose Effect ≥ the method's) / (N + 1), on the mean Effect over seeds (SPEC §9); "
+        "the anti-steerable share is of items whose slope over the ladder is against the calibrated sign; the largest "
+        f"coherent dose is |c| in units of the iso-KL scale. Every table, sentence and plot: [the headline page]({page_link}).",
         "",
     ]
     return lines

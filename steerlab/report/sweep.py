@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from steerlab.plots import saved  # noqa: E402
 from steerlab.record import FINISHED, Status  # noqa: E402
@@ -113,6 +114,7 @@ def effect_kl_plot(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str], pa
         x = np.nanmedian(np.where(ok, kl, np.nan), 0)[ok]
         lo, hi = np.nanpercentile(eff[:, ok], 5, 0), np.nanpercentile(eff[:, ok], 95, 0)
         ax.fill_between(x, lo, hi, color="grey", alpha=0.3, label=f"random cone 5–95 % (N = {len(null)})")
+        ax.vlines(x, lo, hi, color="grey", alpha=0.5, lw=4)  # visible where the cone has one rung (a single KL)
     for i, (_, row) in enumerate(table[table["method"] != "random"].iterrows()):
         kl, eff = ladder_curve(row, rungs)
         ok = np.isfinite(kl) & np.isfinite(eff)
@@ -128,8 +130,18 @@ def effect_kl_plot(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str], pa
         ylabel="Effect(m) = (S(+m) − S(−m)) / 2",
         title="Effect along the ladder (ring: largest coherent dose)",
     )
+    decades(ax)
     ax.legend(fontsize=7)
     return saved(fig, path)
+
+
+def decades(ax) -> None:
+    """A log x axis from the decade below its data to the decade above, labelled at powers of ten only (points at
+    nearly one KL, e.g. a ladder that stops at its first rung, otherwise get a sliver of axis with crowded labels)."""
+    lo, hi = ax.get_xlim()
+    if lo > 0 and np.isfinite(lo) and np.isfinite(hi):
+        ax.set_xlim(10 ** np.floor(np.log10(lo)), 10 ** np.ceil(np.log10(hi) + 1e-9))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def gain_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | None = None) -> Path:
