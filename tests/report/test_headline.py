@@ -12,8 +12,9 @@ import pytest
 
 from steerlab.grid import expand
 from steerlab.report.aggregate import aggregate, t_half
-from steerlab.report.headline import END, START, Focus, effect_direction, expected_cells, low_coverage, off_budget
+from steerlab.report.headline import END, START, expected_cells
 from steerlab.report.load import METRICS, kl_sides
+from steerlab.report.sentences import Focus, effect_direction, low_coverage, off_budget
 from tests.helpers import REPO_ROOT, launch, only_sweep, statuses, write_csv
 
 FOCUS = Focus("ipissa", ("prompt", "pca"), "sentiment", ("mean", "pca"), "honesty")
@@ -190,7 +191,7 @@ def test_a_headline_sweep_with_a_small_cone_is_refused_before_any_job(tmp_path):
 
 
 def test_a_positive_control_passes_only_when_a_simple_method_beats_the_cone():
-    from steerlab.report.headline import control_line
+    from steerlab.report.sentences import control_line
 
     table = pd.DataFrame(
         {
