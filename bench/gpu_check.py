@@ -58,7 +58,7 @@ CPU = {
     "compare": "tiny_llama",
 }  # random tiny models: a small budget
 # bf16 on the device vs fp32 on the CPU, same model and data. An Effect may move by 0.02 or by half its own standard
-# error over items, whichever is larger: bf16 rounds a logit of ~20 to steps of 0.125, so on 12 dilemmas the builtin
+# error over items, whichever is larger: a bf16 logit of ~20 moves in steps of 0.125, so on 12 dilemmas the builtin
 # Effect moved by 0.026 (this machine) and 0.033 (CI) while its standard error was 0.097 (BENCHMARKS.md, "The GPU path").
 TOLERANCE = {"k_rel": 0.10, "effect_abs": 0.02, "effect_se": 0.5, "mc1_abs": 0.05}
 TQA = REPO_ROOT.parent / "shared" / "data" / "truthfulqa" / "TruthfulQA.csv"
