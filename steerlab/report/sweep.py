@@ -101,12 +101,16 @@ def ladder_curve(row, rungs: list[float]) -> tuple[np.ndarray, np.ndarray]:
     return points[:, 0], points[:, 1]
 
 
-def effect_kl_plot(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str], path: Path) -> Path:
+def effect_kl_plot(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str], path: Path) -> Path | None:
     """Effect(m) against KL(m) along the ladder per setting (means over seeds), over the random cone's 5–95 % envelope
-    of Effect(m) (at the cone's median KL(m)); SPEC §9–§10."""
+    of Effect(m) (at the cone's median KL(m)); SPEC §9–§10. None when no setting has a rung with KL > 0 (e.g. a
+    section whose only finished method is prompting, which has no ladder): a log axis would have nothing to show."""
     rungs = sorted({abs(float(c[3:-1])) for c in table.columns if c.startswith("kl(")})
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
     null = frame[frame["status"].isin(FINISHED) & (frame["method"] == "random")]
+    drawn = [ladder_curve(r, rungs)[0] for _, r in [*table.iterrows(), *null.iterrows()]]
+    if not any((np.isfinite(kl) & (kl > 0)).any() for kl in drawn):
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
     if len(null) >= 2:
         curves = [ladder_curve(r, rungs) for _, r in null.iterrows()]
         kl, eff = np.array([c[0] for c in curves]), np.array([c[1] for c in curves])
@@ -269,8 +273,10 @@ def render_section(section: Section, out: Path) -> tuple[list[str], dict[str, Pa
         "",
     ]
     if any(c.startswith("kl(") for c in table.columns):
-        plots["effect_kl"] = effect_kl_plot(table, section.rows, keys, out / names["effect_kl"])
-        text += [f"![Effect vs KL over the random cone]({names['effect_kl']})", ""]
+        plot = effect_kl_plot(table, section.rows, keys, out / names["effect_kl"])
+        if plot is not None:
+            plots["effect_kl"] = plot
+            text += [f"![Effect vs KL over the random cone]({names['effect_kl']})", ""]
     return text, plots
 
 
