@@ -35,6 +35,9 @@ class SweepReport:
 
 
 def pm(mean: float, sd: float) -> str:
+    """`mean ± sd`, the mean alone for one seed, and "—" where nothing was measured (e.g. prompting has no ladder)."""
+    if np.isnan(mean):
+        return "—"
     return fmt(float(mean)) if np.isnan(sd) else f"{fmt(float(mean))} ± {fmt(float(sd))}"
 
 
