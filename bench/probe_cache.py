@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.helpers.compose_cfg
 
 from steerlab.api import fit, load_model
-from steerlab.cache import kl_probe
 from steerlab.config_store import register_configs
+from steerlab.probe_store import kl_probe
 from steerlab.strength import calibrate_strength
 from tests.helpers import compose_cfg
 

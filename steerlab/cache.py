@@ -1,5 +1,5 @@
 """Fit once, evaluate many: fitted methods stored under their fit identity, with the strength calibrations and the
-per-task rows computed for them, and the KL probe's base continuations per model (docs/sweeps.md).
+per-task rows computed for them (docs/sweeps.md); the KL probe's stored copy is steerlab.probe_store.
 
     <fit_cache_dir>/                    conf/config.yaml: ${STEERLAB_OUTPUTS:-outputs}/fits; `fit_cache=false` turns it all off
       <fit id>/method/                  the fitted, sign-calibrated method at scale 1 (steerlab.methods.store)
@@ -33,7 +33,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from steerlab.config import ModelConfig, TrainConfig
@@ -61,6 +60,7 @@ FIT_CODE_SKIP = (
     "plots.py",
     "ladder.py",
     "cache.py",
+    "probe_store.py",
     "reuse.py",
     "record.py",
     "messages.py",
@@ -362,48 +362,6 @@ class FitCache:
             write_atomic(path, cached.to_parquet)
         parts = [cached[cached["coeff"] == c] for c in coeffs]  # a fresh run concatenates coefficients in this order
         return pd.concat(parts, ignore_index=True), reused
-
-
-# --- the KL probe --------------------------------------------------------------------------------
-def probe_key(cfg: DictConfig, users: list[str]) -> str:
-    model = {k: v for k, v in counted(cfg.model, ModelConfig).items() if k != "batch_size"}
-    s = cfg.strength
-    return digest({"model": model, "users": users, "tokens": s.tokens, "batch_size": s.batch_size, "code": code_of(cfg)})
-
-
-def kl_probe(cfg: DictConfig, model, tok):
-    """The strength calibration's KLProbe: read from `<fit_cache_dir>/probes/<key>/` when there, else built and stored.
-    A cached probe equals a fresh one to the bit (same token ids, same float32 log-probs)."""
-    from safetensors.torch import load_file, save_file
-
-    from steerlab.strength import KLProbe, check
-
-    users = check(cfg.strength)
-    if not enabled(cfg):
-        return KLProbe.build(model, tok, users, cfg.strength.tokens, cfg.strength.batch_size)
-    folder = root_of(cfg) / "probes" / probe_key(cfg, users)
-    if (folder / MARKER).is_file() and cfg.get("reuse", True):
-        try:
-            t = load_file(folder / "probe.safetensors")
-            n = len(users)
-            probe = KLProbe(users, [t[f"cont.{i}"].tolist() for i in range(n)], [t[f"base.{i}"] for i in range(n)], cfg.strength.batch_size)
-            log.info("KL probe reused from %s (%d prompts, %d tokens)", folder, n, sum(len(c) for c in probe.conts))
-            return probe
-        except Exception as e:  # noqa: BLE001
-            log.warning("KL probe cache %s unreadable (%s); building it again", folder, e)
-    t0 = time.perf_counter()
-    probe = KLProbe.build(model, tok, users, cfg.strength.tokens, cfg.strength.batch_size)
-    tensors = {f"cont.{i}": torch.tensor(c, dtype=torch.long) for i, c in enumerate(probe.conts)}
-    tensors.update({f"base.{i}": b.contiguous() for i, b in enumerate(probe.base)})
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(tensors, tmp / "probe.safetensors")
-    (tmp / "probe.json").write_text(json.dumps({"users": users, "tokens": cfg.strength.tokens, "model": cfg.model.name}))
-    (tmp / MARKER).write_text("")
-    publish(tmp, folder)
-    log.info("KL probe built in %.1f s and stored in %s", time.perf_counter() - t0, folder)
-    return probe
 
 
 def check_cfg(cfg: DictConfig) -> None:

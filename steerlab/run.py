@@ -283,8 +283,9 @@ def execute(cfg: DictConfig, plan: Plan, folder: Path, logger) -> Summary:
     """Fit (or load the cached fit), calibrate the strength, evaluate every task, write the outputs (steerlab.cache
     keeps what was computed, so a later run computes only what is new)."""
     from steerlab import ladder
-    from steerlab.cache import FitCache, kl_probe
+    from steerlab.cache import FitCache
     from steerlab.fitting import fit
+    from steerlab.probe_store import kl_probe
     from steerlab.strength import calibrate_strength, strength_line
 
     model, tok = models.load(cfg.model, cfg.seed)

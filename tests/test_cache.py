@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from steerlab.api import context_for
-from steerlab.cache import FIT_CODE_SKIP, FitCache, fit_identity, kl_probe
+from steerlab.cache import FIT_CODE_SKIP, FitCache, fit_identity
 from steerlab.config import REPO_ROOT
 from steerlab.fitting import fit
 from steerlab.methods.registry import build
+from steerlab.probe_store import kl_probe
 from steerlab.progress import Lines
 from steerlab.record import Claim
 from steerlab.reuse import source_hash
