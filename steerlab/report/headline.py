@@ -182,16 +182,17 @@ def main(argv=None) -> int:
     parser.add_argument("sweep_dir", nargs="?", help="a headline multirun folder; default: the latest under outputs/multirun")
     parser.add_argument("--readme", default="README.md")
     parser.add_argument("--page", default="docs/headline.md", help="the full page (every table, sentence and plot)")
-    parser.add_argument("--docs", default="docs/headline", help="where the plots go (committed with the README)")
+    parser.add_argument("--docs", help="where the plots go; default: a folder named after the page, beside it (docs/headline/)")
     args = parser.parse_args(argv)
     try:
         sweep = Path(args.sweep_dir) if args.sweep_dir else latest_sweep(Path(os.environ.get("STEERLAB_OUTPUTS", "outputs")))
         if not (sweep / "multirun.yaml").is_file():
             raise ConfigError(f"{sweep}: not a multirun folder (no multirun.yaml)")
         readme, page = Path(args.readme), Path(args.page)
+        docs = Path(args.docs) if args.docs else page.with_suffix("")  # a copy's page never overwrites the committed plots
         markers(readme)  # before any work
         link = Path(os.path.relpath(page.resolve(), readme.parent.resolve())).as_posix()
-        out = render(sweep, Path(args.docs), page.parent, link)
+        out = render(sweep, docs, page.parent, link)
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text(out.page + "\n")
         splice(readme, out.summary)
@@ -199,7 +200,7 @@ def main(argv=None) -> int:
         print(f"error: {ex}", file=sys.stderr)
         return 2
     print(out.summary)
-    print(f"updated {readme}, {page} and {args.docs}/ from {sweep}")
+    print(f"updated {readme}, {page} and {docs}/ from {sweep}")
     return 0
 
 

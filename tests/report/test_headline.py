@@ -146,9 +146,7 @@ def test_headline_sweep_reports_each_model_and_eval_and_writes_the_readme_sectio
         str(readme),
         "--page",
         str(page),
-        "--docs",
-        str(docs),
-    ]
+    ]  # no --docs: the plots go beside the page, in docs/headline/
     out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.returncode == 0, out.stderr
     text, full = readme.read_text(), page.read_text()
