@@ -29,6 +29,7 @@ METRICS = [
     "max_dose",
     "max_dose_kl",
     "effect_at_max_dose",
+    "ladder_rungs",
     "kl_larger",
     "kl_smaller",
     "kl_plus_is_larger",
@@ -90,6 +91,7 @@ def cells(sweep_dir: Path) -> pd.DataFrame:
                     **row,
                     "task": metrics["task"],
                     **{k: metrics.get(k) for k in keep},
+                    "ladder_rungs": len(metrics.get("ladder_walked") or []),  # 0: no ladder (prompting, or eval.ladder [])
                     **{k: v for k, v in metrics.items() if k.startswith(PER_COEFF)},
                 }
             )

@@ -112,11 +112,14 @@ def ladder_words(methods: pd.DataFrame) -> list[str]:
         for _, r in methods.iterrows()
         if np.isfinite(float(r["max_dose_mean"]))
     ]
-    broken = [r["method"] for _, r in methods.iterrows() if not np.isfinite(float(r["max_dose_mean"]))]
+    walked = methods.get("ladder_rungs_mean", pd.Series(1.0, index=methods.index)).fillna(1.0) > 0  # older runs: assume walked
+    broken = [r["method"] for (_, r), w in zip(methods.iterrows(), walked) if w and not np.isfinite(float(r["max_dose_mean"]))]
+    unwalked = [r["method"] for (_, r), w in zip(methods.iterrows(), walked) if not w]
     anti = ", ".join(f"{r['method']} {fmt(float(r['anti_steerable_mean']))}" for _, r in methods.iterrows())
     return [
         f"Largest coherent dose (mean over seeds): {'; '.join(parts) or 'none'}"
         + (f"; incoherent already at the smallest rung: {', '.join(broken)}" if broken else "")
+        + (f"; no ladder (no dose to scale): {', '.join(unwalked)}" if unwalked else "")
         + ".",
         f"Anti-steerable share (items whose slope over the ladder is against the calibrated sign): {anti}.",
     ]
