@@ -105,6 +105,12 @@ def main(folders: list[str], skip: set[str], csv: str | None = None) -> None:
     total = df.groupby("model")["wall_seconds"].sum() / 60
     print()
     print("computed cells' wall time in all: " + ", ".join(f"{m} {v:.0f} min" for m, v in total.items()))
+    typical = medians(df).assign(hours=lambda t: t["cells"] * t["wall_seconds"] / 3600).groupby("model")["hours"].sum()
+    print(
+        "cells × the median wall time of their type (robust to a cell that was paused or shared the CPU): "
+        + ", ".join(f"{m} {v:.2f} h" for m, v in typical.items())
+        + f", both {typical.sum():.2f} h"
+    )
 
 
 if __name__ == "__main__":
