@@ -45,11 +45,14 @@ def interval(row: pd.Series) -> str:
 
 
 def compare(a: pd.Series, b: pd.Series) -> str:
-    """`a` against `b` on Gain, by their 95% CIs (a conservative test: overlapping CIs are called indistinguishable)."""
+    """`a` against `b` on Gain, by their 95% CIs (a conservative test: overlapping CIs are called indistinguishable),
+    with both methods' signed Effect and p against the random cone beside it."""
     head = (
         f"{a['method']} Gain {pm(a['gain_mean'], a['gain_sd'])} (95% CI {interval(a)}) "
         f"vs {b['method']} {pm(b['gain_mean'], b['gain_sd'])} (CI {interval(b)})"
     )
+    if all(np.isfinite(float(r.get("cone_p", np.nan))) for r in (a, b)):
+        head += f"; against the cone: {p_text(a)} vs {p_text(b)}"
     if float(a["ci_low"]) > float(b["ci_high"]):
         return f"**{a['method']} beats {b['method']}**: {head}."
     if float(a["ci_high"]) < float(b["ci_low"]):
