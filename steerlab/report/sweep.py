@@ -118,7 +118,7 @@ def effect_kl_plot(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str], pa
         curves = [ladder_curve(r, rungs) for _, r in null.iterrows()]
         kl, eff = np.array([c[0] for c in curves]), np.array([c[1] for c in curves])
         ok = np.isfinite(eff).sum(0) >= 2
-        x = np.nanmedian(np.where(ok, kl, np.nan), 0)[ok]
+        x = np.nanmedian(kl[:, ok], 0)  # only the rungs the cone reached: no all-NaN column, same medians
         lo, hi = np.nanpercentile(eff[:, ok], 5, 0), np.nanpercentile(eff[:, ok], 95, 0)
         ax.fill_between(x, lo, hi, color="grey", alpha=0.3, label=f"random cone 5–95 % (N = {len(null)})")
         ax.vlines(x, lo, hi, color="grey", alpha=0.5, lw=4)  # visible where the cone has one rung (a single KL)
