@@ -35,6 +35,12 @@ def context_keys(keys: list[str]) -> list[str]:
     return [k for k in keys if k not in ("adapter", "seed")]
 
 
+def as_text(values: pd.Series) -> pd.Series:
+    """A column as the text `str(value)` gives per cell, NaN included ('nan'): pandas ≥ 3 keeps NaN through
+    astype(str), so a key that a section leaves unset would otherwise match nothing."""
+    return values.astype(object).where(values.notna(), "nan").astype(str)
+
+
 def context_of(row, keys: list[str]) -> tuple:
     return tuple(str(row[k]) for k in context_keys(keys))
 
@@ -114,7 +120,7 @@ def mark_cone(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str]) -> pd.D
         if null is None or row.get("method") == NULL_METHOD:
             ps.append(np.nan), seeds.append(""), verdicts.append("(null)" if null is not None else "(no cone)")
             continue
-        mine = done[np.logical_and.reduce([done[k].astype(str) == str(row[k]) for k in group_keys])] if group_keys else done
+        mine = done[np.logical_and.reduce([as_text(done[k]) == str(row[k]) for k in group_keys])] if group_keys else done
         p = cone_p_mean(float(row["effect_mean"]), null, int(mine["effect"].notna().sum()))
         ps.append(p), verdicts.append(cone_verdict(p))
         seeds.append(" / ".join(f"{cone_p(float(e), null):.3g}" for e in mine["effect"]))

@@ -54,3 +54,12 @@ def test_a_planted_direction_beats_the_cone_and_a_reversed_one_is_flagged_wrong_
     assert table.loc["reversed", "vs_random"] == "wrong way" and table.loc["noise", "vs_random"] == "indistinguishable"
     assert table.loc["random", "vs_random"] == "(null)" and table.loc["planted", "cone_n"] == 20
     assert table.loc["planted", "cone_p_seeds"] == " / ".join(["0.0476"] * 3)
+
+
+def test_the_mean_over_seeds_is_tested_against_means_when_a_swept_key_is_unset_in_the_section():
+    # as in the headline grid: `data` is set only for the positive control's cells, so it is NaN in the honesty section
+    cells = frame({"planted": [0.9, 1.0, 1.1]}).assign(data=np.nan)
+    keys = ["data", "adapter", "seed"]
+    table = mark(aggregate(cells, keys), cells, keys).set_index("adapter")
+    assert table.loc["planted", "cone_p"] == pytest.approx(1 / 1141)  # against means of 3 directions, not single ones
+    assert table.loc["planted", "cone_p_seeds"] == " / ".join(["0.0476"] * 3)
