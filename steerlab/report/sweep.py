@@ -45,8 +45,16 @@ def label_of(row: pd.Series, keys: list[str]) -> str:
     return " ".join(f"{k}={row[k]}" for k in keys if k != "seed") or "all"
 
 
+def varying(table: pd.DataFrame, keys: list[str]) -> list[str]:
+    """The keys that tell a plot's settings apart: those with more than one value in it (a key that a union of
+    grids sets only elsewhere is NaN here and says nothing), else the first key set in every row."""
+    keys = [k for k in keys if k != "seed" and k in table]
+    return [k for k in keys if table[k].nunique(dropna=False) > 1] or [k for k in keys if table[k].notna().all()][:1]
+
+
 def pareto_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | None = None) -> Path:
     """Effect against ΔNLL per group (sd over seeds as bars); the Pareto front: no group has more effect for less ΔNLL."""
+    keys = varying(table, keys)
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     x, y = table["delta_nll_mean"].to_numpy(float), table["effect_mean"].to_numpy(float)
     front = [
@@ -81,6 +89,7 @@ def pareto_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | N
 
 def dose_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | None = None) -> Path:
     """Target score S(c) and prompt NLL(c) per group (means over seeds)."""
+    keys = varying(table, keys)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     s_cols = sorted([c for c in table.columns if c.startswith("S(")], key=lambda c: float(c[2:-1]))
     n_cols = sorted([c for c in table.columns if c.startswith("NLL(")], key=lambda c: float(c[4:-1]))
@@ -108,6 +117,7 @@ def effect_kl_plot(table: pd.DataFrame, frame: pd.DataFrame, keys: list[str], pa
     """Effect(m) against KL(m) along the ladder per setting (means over seeds), over the random cone's 5–95 % envelope
     of Effect(m) (at the cone's median KL(m)); SPEC §9–§10. None when no setting has a rung with KL > 0 (e.g. a
     section whose only finished method is prompting, which has no ladder): a log axis would have nothing to show."""
+    keys = varying(table, keys)
     rungs = sorted({abs(float(c[3:-1])) for c in table.columns if c.startswith("kl(")})
     null = frame[frame["status"].isin(FINISHED) & (frame["method"] == "random")]
     drawn = [ladder_curve(r, rungs)[0] for _, r in [*table.iterrows(), *null.iterrows()]]
@@ -153,6 +163,7 @@ def decades(ax) -> None:
 
 def gain_plot(table: pd.DataFrame, keys: list[str], path: Path, band: Band | None = None) -> Path:
     """Gain per setting with its 95% CI, against the random band."""
+    keys = varying(table, keys)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(table) + 2), 4))
     x = np.arange(len(table))
     mean = table["gain_mean"].to_numpy(float)
